@@ -1,0 +1,108 @@
+"""Dataclass schemas for every config group, so a misspelt key or a wrong type fails at compose time."""
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    # Hub dataset (used when neither `path` nor `builtin` is set).
+    hub_path: Optional[str] = None
+    hub_name: Optional[str] = None
+    split: str = "test"
+    # A local JSON-lines file with the same fields; wins over the Hub.
+    path: Optional[str] = None
+    # A file shipped in delegate/data/builtin/, e.g. "sample.jsonl".
+    builtin: Optional[str] = None
+    question_field: str = "question"
+    answer_field: str = "answer"
+    # The gold answer is what follows this marker in the answer field; null = the whole field.
+    gold_marker: Optional[str] = "####"
+
+
+@dataclass
+class PromptConfig:
+    system: Optional[str] = None
+    user: str = "{question}"
+
+
+@dataclass
+class ModelConfig:
+    """Fields shared by every backend."""
+
+    backend: str = MISSING
+    name: str = MISSING
+    model: str = MISSING
+    price_input_usd_per_1m: float = 0.0
+    price_output_usd_per_1m: float = 0.0
+
+
+@dataclass
+class OpenAIModelConfig(ModelConfig):
+    backend: str = "openai"
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = "OPENAI_API_KEY"
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    timeout_s: float = 120.0
+    max_retries: int = 3
+
+
+@dataclass
+class TransformersModelConfig(ModelConfig):
+    backend: str = "transformers"
+    gguf_file: Optional[str] = None
+    device: str = "auto"
+    dtype: str = "auto"
+    max_new_tokens: int = 512
+
+
+@dataclass
+class StrategyConfig:
+    """Fields every strategy has; a strategy's own schema extends this."""
+
+    name: str = MISSING
+
+
+@dataclass
+class TrackingConfig:
+    # null: $MLFLOW_TRACKING_URI, else sqlite:///<launch dir>/mlflow.db
+    uri: Optional[str] = None
+    experiment: str = "delegate-gsm8k"
+    # null: <directory of mlflow.db>/mlartifacts for SQLite stores, MLflow's default otherwise.
+    artifact_location: Optional[str] = None
+    enabled: bool = True
+
+
+@dataclass
+class Config:
+    data: DataConfig = MISSING
+    # Typed by the schema each group file extends (a backend's or a strategy's).
+    strategy: Any = MISSING
+    llm: Any = MISSING
+    slm: Any = MISSING
+    tracking: TrackingConfig = MISSING
+    samples: Optional[int] = None
+    seed: int = 123
+    device: str = "auto"
+    concurrency: int = 4
+    run_name: Optional[str] = None
+
+
+MODEL_SCHEMAS = {"openai": OpenAIModelConfig, "transformers": TransformersModelConfig}
+
+
+def register_base_schemas() -> None:
+    """Store every schema; group files extend them through their defaults lists."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="data", name="data_schema", node=DataConfig)
+    cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    for role in ("llm", "slm"):
+        for backend, schema in MODEL_SCHEMAS.items():
+            cs.store(group=role, name=f"{backend}_schema", node=schema)
+    # Strategy schemas are stored by the strategy registry, next to each strategy.

@@ -1,0 +1,20 @@
+"""One problem to solve: a stable id, the question, and the gold answer."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    # Index in the full split, so the same problem has the same id in every run and sample.
+    id: int
+    question: str
+    gold: str
+
+
+def parse_gold(answer: str, marker: str | None) -> str:
+    """The text after the last `marker` (GSM8K: '####'), thousands commas removed."""
+    if marker is not None:
+        if marker not in answer:
+            raise ValueError(f"answer has no {marker!r} marker: {answer[-80:]!r}")
+        answer = answer.rsplit(marker, 1)[1]
+    return answer.strip().replace(",", "")

@@ -1,0 +1,82 @@
+"""One evaluation job: problems → strategy → scorer → samples.jsonl, summary.json and an MLflow run."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from delegate.data import load_problems
+from delegate.errors import RunFailed
+from delegate.metrics import ROLES, summarize
+from delegate.models import build_model
+from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleWriter
+from delegate.report import summary_table
+from delegate.runner import run_problems
+from delegate.strategies import Strategy, get_strategy
+from delegate.tracking.mlflow_run import flatten, git_commit, tracked_run
+
+
+def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
+    """e.g. slm-smollm2-135m-n3-s123: strategy, the models it uses, sample count and seed."""
+    models = "+".join(cfg[role].name for role in strategy.roles)
+    return f"{strategy.name}-{models}-n{cfg.samples if cfg.samples is not None else 'all'}-s{cfg.seed}"
+
+
+def method_label(cfg: DictConfig, strategy: Strategy) -> str:
+    return f"{strategy.name} ({' -> '.join(cfg[role].name for role in strategy.roles)})"
+
+
+async def _solve_all(cfg: DictConfig, strategy: Strategy, problems, writer: SampleWriter) -> list[dict[str, Any]]:
+    models = {role: build_model(cfg[role], role) for role in strategy.roles}
+    prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
+    progress = tqdm(total=len(problems), desc=strategy.name, unit="problem", dynamic_ncols=True)
+    correct = 0
+
+    def on_record(record: dict[str, Any]) -> None:
+        nonlocal correct
+        writer.write(record)
+        correct += bool(record["correct"])
+        progress.update(1)
+        progress.set_postfix(accuracy=f"{correct / progress.n:.1%}")
+
+    try:
+        return await run_problems(
+            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record
+        )
+    finally:
+        progress.close()
+        for model in models.values():
+            await model.aclose()
+
+
+def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, Any]:
+    """Run the configured experiment; returns the summary written to summary.json."""
+    strategy = get_strategy(cfg.strategy.name)
+    problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
+    run_name = cfg.run_name or default_run_name(cfg, strategy)
+    tags = {"strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, "git_commit": git_commit()}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    samples_path = output_dir / SAMPLES_FILE
+    with tracked_run(cfg.tracking, launch_dir, run_name, tags) as run:
+        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        writer = SampleWriter(samples_path)
+        try:
+            records = asyncio.run(_solve_all(cfg, strategy, problems, writer))
+        finally:
+            writer.close()
+            # Whatever finished is kept in the run, even when the job stops early.
+            run.log_artifact(samples_path)
+            run.log_artifact(output_dir / ".hydra", ".hydra")
+        metrics = summarize(records)
+        summary = {"method": method_label(cfg, strategy), "run_name": run_name, "run_id": run.run_id, **metrics}
+        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        run.log_metrics(metrics)
+        run.log_artifact(output_dir / SUMMARY_FILE)
+        print(summary_table([summary]))
+        if metrics["n_errors"] == metrics["n_samples"]:
+            first_error = next(r["error"] for r in records if r["error"])
+            raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
+    return summary

@@ -1,0 +1,55 @@
+"""Aggregate sample records into the run's metrics (names are MLflow metric names)."""
+
+import math
+from statistics import mean
+from typing import Any
+
+import numpy as np
+
+ROLES = ("llm", "slm")
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion: sane at 0%, 100% and small n, unlike the normal approximation."""
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    denominator = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denominator
+    half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts."""
+    n = len(records)
+    if n == 0:
+        raise ValueError("no sample records to summarize")
+    correct = sum(bool(r["correct"]) for r in records)
+    low, high = wilson_interval(correct, n)
+    latencies_s = [r["latency_s"] for r in records]
+    metrics = {
+        "accuracy": correct / n,
+        "accuracy_ci_low": low,
+        "accuracy_ci_high": high,
+        "avg_latency_s": mean(latencies_s),
+        "p50_latency_s": float(np.percentile(latencies_s, 50)),
+        "p95_latency_s": float(np.percentile(latencies_s, 95)),
+    }
+    for role in ROLES:
+        prompt = mean(r[role]["prompt_tokens"] for r in records)
+        completion = mean(r[role]["completion_tokens"] for r in records)
+        metrics |= {
+            f"avg_{role}_prompt_tokens": prompt,
+            f"avg_{role}_completion_tokens": completion,
+            f"avg_{role}_tokens": prompt + completion,
+        }
+    metrics |= {
+        "avg_tool_calls": mean(r["tool_calls"] for r in records),
+        "delegation_rate": sum(r["tool_calls"] > 0 for r in records) / n,
+        "avg_slm_latency_s": mean(r["slm"]["latency_s"] for r in records),
+        "cost_usd": sum(r["cost_usd"] for r in records),
+        "n_samples": float(n),
+        "n_errors": float(sum(r["error"] is not None for r in records)),
+    }
+    return metrics

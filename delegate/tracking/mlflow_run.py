@@ -1,0 +1,119 @@
+"""Open one MLflow run per job in a SQLite store by default, and log config, metrics and artifacts to it."""
+
+import logging
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from delegate.config.schema import TrackingConfig
+
+# MLflow's param values are capped; a longer one (a long prompt) is cut rather than failing the run.
+MAX_PARAM_VALUE_CHARS = 6000
+# The SQL store refuses batches of more than 100 params.
+PARAMS_PER_BATCH = 100
+
+
+def resolve_tracking_uri(cfg: TrackingConfig, launch_dir: Path) -> str:
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else sqlite:///<launch dir>/mlflow.db, made absolute now."""
+    uri = cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str((launch_dir / uri[len(prefix):]).resolve())
+    return uri
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """For a SQLite store, artifacts go beside the database, not wherever the process happens to run."""
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        return (Path(tracking_uri[len(prefix):]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
+    """The experiment's id, creating it if needed; safe when parallel jobs race to create it."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def git_commit() -> str:
+    """The commit of the delegate checkout that ran the job, or 'unknown' outside git."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → {'llm.model': 'gpt-4o', ...} with string values MLflow accepts."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = str(value)[:MAX_PARAM_VALUE_CHARS]
+    return flat
+
+
+class TrackedRun:
+    """The calls a job makes on its MLflow run."""
+
+    def __init__(self, client, run_id: str):
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in params.items()]
+        for start in range(0, len(items), PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + PARAMS_PER_BATCH])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now_ms = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        elif path.exists():
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextmanager
+def tracked_run(cfg: TrackingConfig, launch_dir: Path, run_name: str, tags: dict[str, str]) -> Iterator[TrackedRun]:
+    """A run that ends FINISHED, FAILED if the job raised, KILLED on Ctrl-C."""
+    from mlflow import MlflowClient
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = resolve_tracking_uri(cfg, launch_dir)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = ensure_experiment(client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri))
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name})
+    status = "FAILED"
+    try:
+        yield TrackedRun(client, run.info.run_id)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        client.set_terminated(run.info.run_id, status=status)

@@ -1,0 +1,1 @@
+"""Runnable Hydra apps: `delegate-eval` (pipelines.evaluate)."""

@@ -1,0 +1,36 @@
+"""`delegate-eval`: compose the Hydra config and run one evaluation job (or a sweep of them with -m)."""
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from delegate.config import register_schemas
+from delegate.errors import ConfigError, RunFailed
+from delegate.job import run_job
+
+register_schemas()
+
+# Absolute, so the console script finds conf/ wherever it is launched from.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    try:
+        summary = run_job(cfg, Path(hydra.utils.get_original_cwd()), Path(hydra_cfg.runtime.output_dir))
+    except (ConfigError, RunFailed) as error:
+        # A user-fixable problem: one line, no traceback. In a sweep the other jobs still run.
+        print(f"error: {error}", file=sys.stderr)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return None
+        sys.exit(2 if isinstance(error, ConfigError) else 1)
+    return summary["accuracy"]
+
+
+if __name__ == "__main__":
+    main()
