@@ -1,0 +1,18 @@
+"""Shared fixtures: a scripted OpenAI-compatible server on loopback, and offline Hugging Face settings."""
+
+import os
+
+import pytest
+
+from tests.support.scripted_server import ScriptedServer
+
+# Everything the tests load is local: never wait on Hub retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture
+def scripted_server():
+    """A started ScriptedServer; push Replies or set a responder, point base_url at it."""
+    with ScriptedServer() as server:
+        yield server
