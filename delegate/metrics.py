@@ -17,7 +17,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     denominator = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denominator
     half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+    # At 0% and 100% the bound is exactly 0 or 1; floating point would leave it a hair inside.
+    low = 0.0 if successes == 0 else max(0.0, centre - half_width)
+    high = 1.0 if successes == n else min(1.0, centre + half_width)
+    return low, high
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, float]:

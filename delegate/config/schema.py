@@ -75,7 +75,6 @@ class TrackingConfig:
     experiment: str = "delegate-gsm8k"
     # null: <directory of mlflow.db>/mlartifacts for SQLite stores, MLflow's default otherwise.
     artifact_location: Optional[str] = None
-    enabled: bool = True
 
 
 @dataclass

@@ -72,11 +72,17 @@ def load_model(cfg: TransformersModelConfig, role: str) -> LoadedModel:
     with _loading_lock:
         if key not in _loaded:
             from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as transformers_logging
 
+            # Weight-conversion bars would interleave with the run's own progress bar.
+            transformers_logging.disable_progress_bar()
             path = resolve_model_path(cfg.model, role)
-            gguf = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
-            tokenizer = AutoTokenizer.from_pretrained(path, **gguf)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(cfg.dtype, device), **gguf)
+            options = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+            if Path(path).is_dir():
+                # A local folder needs nothing from the Hub: don't let it wait on network retries.
+                options["local_files_only"] = True
+            tokenizer = AutoTokenizer.from_pretrained(path, **options)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(cfg.dtype, device), **options)
             model.to(device).eval()
             _loaded[key] = LoadedModel(tokenizer=tokenizer, model=model, device=device)
     return _loaded[key]

@@ -54,6 +54,8 @@ class ScriptedServer:
             self._queue.extend(replies)
         self.default = default
         self.requests: list[dict] = []
+        # HTTP headers of each request (names lower-cased), in the same order, so tests can check what a client sends besides the body.
+        self.headers: list[dict[str, str]] = []
         self._ids = itertools.count()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -106,9 +108,10 @@ class ScriptedServer:
         with self._lock:
             return next(self._ids)
 
-    def _reply_for(self, body: dict) -> Reply:
+    def _reply_for(self, body: dict, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            self.headers.append(headers)
             if self._queue:
                 return self._queue.popleft()
             responder = self._responder
@@ -160,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         scripted = self.server.scripted
         try:
-            reply = scripted._reply_for(body)
+            reply = scripted._reply_for(body, {k.lower(): v for k, v in self.headers.items()})
         except Exception as e:  # surface responder bugs to the client instead of hanging up
             self._send_error(500, f"responder failed: {e!r}")
             return

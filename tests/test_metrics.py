@@ -1,0 +1,140 @@
+"""Wilson intervals match known values; summarize turns sample records into exactly the documented metrics."""
+
+import math
+
+import pytest
+
+from delegate.metrics import summarize, wilson_interval
+
+METRIC_NAMES = {
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "avg_latency_s",
+    "p50_latency_s",
+    "p95_latency_s",
+    "avg_llm_prompt_tokens",
+    "avg_llm_completion_tokens",
+    "avg_llm_tokens",
+    "avg_slm_prompt_tokens",
+    "avg_slm_completion_tokens",
+    "avg_slm_tokens",
+    "avg_tool_calls",
+    "avg_slm_latency_s",
+    "cost_usd",
+    "n_samples",
+    "n_errors",
+    "delegation_rate",
+}
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    [
+        (8, 10, 0.4902, 0.9433),
+        (5, 10, 0.2366, 0.7634),
+        (1, 2, 0.0945, 0.9055),
+        (50, 100, 0.4038, 0.5962),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+    ],
+)
+def test_wilson_interval_known_values(successes, n, low, high):
+    got_low, got_high = wilson_interval(successes, n)
+    assert got_low == pytest.approx(low, abs=1e-4)
+    assert got_high == pytest.approx(high, abs=1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 13, 500])
+def test_wilson_interval_stays_inside_zero_one_at_the_ends(n):
+    low_at_zero, high_at_zero = wilson_interval(0, n)
+    low_at_all, high_at_all = wilson_interval(n, n)
+    assert 0.0 <= low_at_zero == pytest.approx(0.0, abs=1e-12)
+    assert high_at_all <= 1.0 and high_at_all == pytest.approx(1.0, abs=1e-12)
+    assert high_at_zero == pytest.approx(1.0 - low_at_all)
+
+
+@pytest.mark.parametrize(("successes", "n", "end", "exact"), [(0, 3, 0, 0.0), (10, 10, 1, 1.0)])
+def test_wilson_interval_is_exact_at_the_ends(successes, n, end, exact):
+    assert wilson_interval(successes, n)[end] == exact
+
+
+def test_wilson_interval_of_nothing():
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_wilson_interval_narrows_with_n():
+    small = wilson_interval(8, 10)
+    large = wilson_interval(80, 100)
+    assert small[0] < large[0] < 0.8 < large[1] < small[1]
+
+
+def record(correct, latency_s, llm, slm, slm_latency_s, tool_calls, cost_usd, error=None):
+    return {
+        "correct": correct,
+        "latency_s": latency_s,
+        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1]},
+        "slm": {"prompt_tokens": slm[0], "completion_tokens": slm[1], "latency_s": slm_latency_s},
+        "tool_calls": tool_calls,
+        "cost_usd": cost_usd,
+        "error": error,
+    }
+
+
+RECORDS = [
+    record(True, 1.0, (100, 50), (0, 0), 0.0, 0, 0.01),
+    record(False, 2.0, (200, 150), (40, 20), 0.5, 2, 0.02),
+    record(True, 3.0, (300, 250), (80, 60), 1.5, 1, 0.03),
+    record(False, 10.0, (0, 0), (0, 0), 0.0, 0, 0.0, error="TimeoutError: no reply"),
+]
+
+
+def test_summarize_metrics_by_hand():
+    metrics = summarize(RECORDS)
+    assert set(metrics) == METRIC_NAMES
+    low, high = wilson_interval(2, 4)
+    expected = {
+        "accuracy": 0.5,
+        "accuracy_ci_low": low,
+        "accuracy_ci_high": high,
+        "avg_latency_s": 16.0 / 4,
+        # numpy's linear percentile over [1, 2, 3, 10]: rank 1.5 and rank 2.85.
+        "p50_latency_s": 2.5,
+        "p95_latency_s": 3.0 + 0.85 * 7.0,
+        "avg_llm_prompt_tokens": 600 / 4,
+        "avg_llm_completion_tokens": 450 / 4,
+        "avg_llm_tokens": 1050 / 4,
+        "avg_slm_prompt_tokens": 120 / 4,
+        "avg_slm_completion_tokens": 80 / 4,
+        "avg_slm_tokens": 200 / 4,
+        "avg_tool_calls": 3 / 4,
+        "avg_slm_latency_s": 2.0 / 4,
+        "cost_usd": 0.06,
+        "n_samples": 4.0,
+        "n_errors": 1.0,
+        # Two of four records called the SLM at least once.
+        "delegation_rate": 0.5,
+    }
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value), name
+    assert low == pytest.approx(0.1500, abs=1e-4) and high == pytest.approx(0.8500, abs=1e-4)
+
+
+def test_summarize_values_are_finite_floats():
+    # MLflow metrics must be numbers.
+    for name, value in summarize(RECORDS).items():
+        assert isinstance(value, (int, float)) and math.isfinite(value), name
+
+
+def test_summarize_one_record():
+    metrics = summarize([record(True, 2.0, (10, 5), (0, 0), 0.0, 0, 0.001)])
+    assert metrics["accuracy"] == 1.0
+    assert metrics["p50_latency_s"] == metrics["p95_latency_s"] == 2.0
+    assert metrics["accuracy_ci_high"] == 1.0
+    assert metrics["delegation_rate"] == 0.0
+    assert metrics["n_errors"] == 0.0
+
+
+def test_summarize_nothing_raises():
+    with pytest.raises(ValueError, match="no sample records"):
+        summarize([])
