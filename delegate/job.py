@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from delegate.report import summary_table
 from delegate.runner import run_problems
 from delegate.strategies import Strategy, get_strategy
 from delegate.tracking.mlflow_run import flatten, git_commit, tracked_run
+from delegate.tracking.traces import traces_enabled
 
 
 def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
@@ -64,7 +66,9 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
         run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         writer = SampleWriter(samples_path)
         try:
-            records = asyncio.run(_solve_all(cfg, strategy, problems, writer))
+            tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
+            with tracing:
+                records = asyncio.run(_solve_all(cfg, strategy, problems, writer))
         finally:
             writer.close()
             # Whatever finished is kept in the run, even when the job stops early.

@@ -10,7 +10,9 @@ from delegate.metrics import ROLES
 from delegate.models.base import ChatModel
 from delegate.models.metered import MeteredModel, RoleUsage
 from delegate.scoring import score
+from delegate.strategies.observer import NO_OBSERVER, Observer
 from delegate.strategies.registry import Attempt, Strategy
+from delegate.tracking.traces import span
 
 
 async def solve_and_score(
@@ -19,21 +21,25 @@ async def solve_and_score(
     models: dict[str, ChatModel],
     strategy_cfg: Any,
     prices_usd_per_1m: dict[str, tuple[float, float]],
+    observer: Observer = NO_OBSERVER,
 ) -> dict[str, Any]:
     """One problem end to end; a model failure becomes a record with `error`, not a crashed run."""
-    metered = {role: MeteredModel(models[role]) for role in strategy.roles}
-    started_s = time.perf_counter()
-    error = None
-    try:
-        attempt = await strategy.solve(problem, metered, strategy_cfg)
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
-        attempt = Attempt(response="", transcript=[])
-        error = f"{type(exc).__name__}: {exc}"
-    latency_s = time.perf_counter() - started_s
-    usage = {role: metered[role].usage if role in metered else RoleUsage() for role in ROLES}
-    result = score(attempt.response, problem.gold)
+    metered = {role: MeteredModel(models[role], role) for role in strategy.roles}
+    with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
+        started_s = time.perf_counter()
+        error = None
+        try:
+            attempt = await strategy.solve(problem, metered, strategy_cfg, observer)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
+            attempt = Attempt(response="", transcript=[])
+            error = f"{type(exc).__name__}: {exc}"
+        latency_s = time.perf_counter() - started_s
+        usage = {role: metered[role].usage if role in metered else RoleUsage() for role in ROLES}
+        result = score(attempt.response, problem.gold)
+        live.set_outputs({"response": attempt.response, "extracted": result.extracted, "correct": result.correct})
+        live.set_attributes({"strategy": strategy.name, "tool_calls": attempt.tool_calls, "error": error or ""})
     return {
         "id": problem.id,
         "question": problem.question,
@@ -47,6 +53,7 @@ async def solve_and_score(
         **{role: usage[role].as_dict() for role in ROLES},
         "tool_calls": attempt.tool_calls,
         "events": attempt.events,
+        "delegations": attempt.delegations,
         "cost_usd": sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
         "error": error,
         "transcript": attempt.transcript,

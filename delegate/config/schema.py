@@ -75,6 +75,8 @@ class TrackingConfig:
     experiment: str = "delegate-gsm8k"
     # null: <directory of mlflow.db>/mlartifacts for SQLite stores, MLflow's default otherwise.
     artifact_location: Optional[str] = None
+    # Each problem as an MLflow trace: model calls (CHAT_MODEL) and delegations (TOOL), linked to the run.
+    traces: bool = True
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """The one async interface every backend implements: messages (and tools) in, text, tool calls, usage and latency out."""
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
+
+# Receives text as the model writes it (streaming), from the event loop's thread.
+TextSink = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class ChatResponse:
 
 
 class ChatModel(Protocol):
-    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatResponse: ...
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+    ) -> ChatResponse:
+        """One completion; with `tools`, tool calls come back parsed; with `on_text`, text is streamed to it too."""
 
     async def aclose(self) -> None: ...

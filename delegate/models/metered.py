@@ -1,9 +1,10 @@
-"""Per-problem accounting: every call a strategy makes through a role is summed as the model reported it."""
+"""Per-problem accounting: every call a strategy makes through a role is summed as the model reported it, and traced."""
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from delegate.models.base import ChatModel, ChatResponse
+from delegate.models.base import ChatModel, ChatResponse, TextSink
+from delegate.tracking.traces import span
 
 
 @dataclass
@@ -29,11 +30,24 @@ class RoleUsage:
 class MeteredModel:
     """A role's model as one problem sees it: same interface, with the usage of this problem's calls kept."""
 
-    def __init__(self, model: ChatModel):
+    def __init__(self, model: ChatModel, role: str):
         self._model = model
+        self.role = role
         self.usage = RoleUsage()
 
-    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatResponse:
-        response = await self._model.chat(messages, tools)
-        self.usage.add(response)
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+    ) -> ChatResponse:
+        with span(f"{self.role}.chat", "CHAT_MODEL", inputs={"messages": messages, "tools": tools}) as live:
+            response = await self._model.chat(messages, tools, on_text)
+            self.usage.add(response)
+            live.set_outputs(response.as_message())
+            live.set_attributes(
+                {
+                    "role": self.role,
+                    "prompt_tokens": response.prompt_tokens,
+                    "completion_tokens": response.completion_tokens,
+                    "latency_s": response.latency_s,
+                }
+            )
         return response

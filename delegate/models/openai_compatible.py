@@ -6,7 +6,7 @@ from typing import Any
 import openai
 
 from delegate.config.schema import OpenAIModelConfig
-from delegate.models.base import ChatResponse, ToolCall
+from delegate.models.base import ChatResponse, TextSink, ToolCall
 from delegate.models.secrets import read_api_key
 
 # Local servers accept any key, but the SDK refuses to start without one.
@@ -24,7 +24,9 @@ class OpenAICompatibleModel:
             max_retries=cfg.max_retries,
         )
 
-    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatResponse:
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+    ) -> ChatResponse:
         request: dict[str, Any] = {
             "model": self.cfg.model,
             "messages": messages,
@@ -36,22 +38,49 @@ class OpenAICompatibleModel:
             request["tools"] = tools
             request["tool_choice"] = "auto"
         started_s = time.perf_counter()
-        completion = await self._client.chat.completions.create(**request)
-        latency_s = time.perf_counter() - started_s
-        choice = completion.choices[0]
-        usage = completion.usage
-        return ChatResponse(
-            text=choice.message.content or "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_s=latency_s,
-            tool_calls=tuple(
+        if on_text is None:
+            completion = await self._client.chat.completions.create(**request)
+            choice, usage = completion.choices[0], completion.usage
+            text, finish_reason = choice.message.content or "", choice.finish_reason
+            tool_calls = tuple(
                 ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
                 for c in choice.message.tool_calls or ()
                 if c.type == "function"
-            ),
-            finish_reason=choice.finish_reason,
+            )
+        else:
+            text, tool_calls, finish_reason, usage = await self._stream(request, on_text)
+        return ChatResponse(
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=time.perf_counter() - started_s,
+            tool_calls=tool_calls,
+            finish_reason=finish_reason,
         )
+
+    async def _stream(self, request: dict[str, Any], on_text: TextSink):
+        """Stream the completion, passing text on as it comes; tool calls arrive in pieces, keyed by index."""
+        stream = await self._client.chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+        parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        finish_reason = usage = None
+        async for chunk in stream:
+            usage = chunk.usage or usage
+            for choice in chunk.choices:
+                finish_reason = choice.finish_reason or finish_reason
+                if choice.delta.content:
+                    parts.append(choice.delta.content)
+                    on_text(choice.delta.content)
+                for piece in choice.delta.tool_calls or ():
+                    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = piece.id or call["id"]
+                    if piece.function is not None:
+                        call["name"] += piece.function.name or ""
+                        call["arguments"] += piece.function.arguments or ""
+        tool_calls = tuple(ToolCall(**calls[index]) for index in sorted(calls))
+        return "".join(parts), tool_calls, finish_reason, usage
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -2,6 +2,8 @@
 
 import asyncio
 import importlib.util
+import itertools
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -10,7 +12,8 @@ from typing import Any
 
 from delegate.config.schema import TransformersModelConfig
 from delegate.errors import ConfigError
-from delegate.models.base import ChatResponse
+from delegate.models.base import ChatResponse, TextSink
+from delegate.models.hermes import parse_tool_calls
 
 PACKAGE_SCHEME = "pkg://"
 
@@ -88,44 +91,80 @@ def load_model(cfg: TransformersModelConfig, role: str) -> LoadedModel:
     return _loaded[key]
 
 
+def _template_message(message: dict[str, Any]) -> dict[str, Any]:
+    """Chat templates (Qwen2.5's among them) expect tool-call arguments as objects, not the JSON text OpenAI uses."""
+    if not message.get("tool_calls"):
+        return message
+    calls = []
+    for call in message["tool_calls"]:
+        function = dict(call["function"])
+        try:
+            function["arguments"] = json.loads(function["arguments"])
+        except (TypeError, ValueError):
+            pass  # malformed arguments are shown to the model as it wrote them
+        calls.append({**call, "function": function})
+    return {**message, "tool_calls": calls}
+
+
 class TransformersModel:
+    _call_ids = itertools.count()
+
     def __init__(self, cfg: TransformersModelConfig, role: str):
         self.cfg = cfg
         self.role = role
         # One generate at a time per model: CPU threads are already all in use by one call.
         self._generate_lock = asyncio.Lock()
 
-    def _generate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, int, int]:
+    def _generate(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token_text: TextSink | None
+    ) -> tuple[str, int, int]:
         import torch
+        from transformers import TextStreamer
 
         loaded = load_model(self.cfg, self.role)
         prompt = loaded.tokenizer.apply_chat_template(
-            messages, tools=tools, add_generation_prompt=True, tokenize=False
+            [_template_message(m) for m in messages], tools=tools, add_generation_prompt=True, tokenize=False
         )
         inputs = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.device)
         prompt_tokens = int(inputs["input_ids"].shape[1])
+        streamer = None
+        if on_token_text is not None:
+            streamer = TextStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer.on_finalized_text = lambda text, stream_end=False: text and on_token_text(text)
         with torch.inference_mode():
             output = loaded.model.generate(
                 **inputs,
                 do_sample=False,
                 max_new_tokens=self.cfg.max_new_tokens,
                 pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+                streamer=streamer,
             )
         generated = output[0, prompt_tokens:]
         text = loaded.tokenizer.decode(generated, skip_special_tokens=True)
         return text, prompt_tokens, int(generated.shape[0])
 
-    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatResponse:
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+    ) -> ChatResponse:
+        on_token_text = None
+        if on_text is not None:
+            loop = asyncio.get_running_loop()
+            # generate runs in a worker thread; hand its text to the loop's thread, in order.
+            on_token_text = lambda text: loop.call_soon_threadsafe(on_text, text)  # noqa: E731
         async with self._generate_lock:
             started_s = time.perf_counter()
-            text, prompt_tokens, completion_tokens = await asyncio.to_thread(self._generate, messages, tools)
+            text, prompt_tokens, completion_tokens = await asyncio.to_thread(self._generate, messages, tools, on_token_text)
             latency_s = time.perf_counter() - started_s
+        tool_calls: tuple = ()
+        if tools:
+            text, tool_calls = parse_tool_calls(text, id_prefix=f"call_{next(self._call_ids)}")
         return ChatResponse(
             text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=latency_s,
-            finish_reason="length" if completion_tokens >= self.cfg.max_new_tokens else "stop",
+            tool_calls=tool_calls,
+            finish_reason="tool_calls" if tool_calls else "length" if completion_tokens >= self.cfg.max_new_tokens else "stop",
         )
 
     async def aclose(self) -> None:

@@ -8,6 +8,7 @@ from hydra.core.config_store import ConfigStore
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.models.metered import MeteredModel
+from delegate.strategies.observer import Observer
 
 
 @dataclass
@@ -19,10 +20,12 @@ class Attempt:
     tool_calls: int = 0
     # Counted events that did not stop the attempt (bad tool arguments, SLM errors, cut-offs).
     events: dict[str, int] = field(default_factory=dict)
+    # One entry per tool call: the sub-question, the SLM's output and usage, what went back to the LLM.
+    delegations: list[dict[str, Any]] = field(default_factory=list)
 
 
-# solve(problem, models by role, the strategy's config) -> Attempt
-Solver = Callable[[Problem, dict[str, MeteredModel], Any], Awaitable[Attempt]]
+# solve(problem, models by role, the strategy's config, an observer) -> Attempt
+Solver = Callable[[Problem, dict[str, MeteredModel], Any, Observer], Awaitable[Attempt]]
 
 
 @dataclass(frozen=True)

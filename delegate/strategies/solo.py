@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from delegate.config.schema import PromptConfig, StrategyConfig
 from delegate.data.problem import Problem
 from delegate.models.metered import MeteredModel
+from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
 from delegate.strategies.registry import Attempt, register_strategy
 
@@ -14,17 +15,18 @@ class SoloConfig(StrategyConfig):
     prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
-async def solve_alone(role: str, problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig) -> Attempt:
+async def solve_alone(role: str, problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
     messages = render_messages(cfg.prompt, problem.question)
     response = await models[role].chat(messages)
+    observer.final_answer(response.text)
     return Attempt(response=response.text, transcript=[*messages, response.as_message()])
 
 
 @register_strategy("llm", roles=("llm",), schema=SoloConfig)
-async def solve_with_llm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig) -> Attempt:
-    return await solve_alone("llm", problem, models, cfg)
+async def solve_with_llm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
+    return await solve_alone("llm", problem, models, cfg, observer)
 
 
 @register_strategy("slm", roles=("slm",), schema=SoloConfig)
-async def solve_with_slm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig) -> Attempt:
-    return await solve_alone("slm", problem, models, cfg)
+async def solve_with_slm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
+    return await solve_alone("slm", problem, models, cfg, observer)

@@ -74,8 +74,10 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
 class TrackedRun:
     """The calls a job makes on its MLflow run."""
 
-    def __init__(self, client, run_id: str):
+    def __init__(self, client, tracking_uri: str, experiment_id: str, run_id: str):
         self.client = client
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
         self.run_id = run_id
 
     def log_params(self, params: dict[str, str]) -> None:
@@ -110,7 +112,7 @@ def tracked_run(cfg: TrackingConfig, launch_dir: Path, run_name: str, tags: dict
     run = client.create_run(experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name})
     status = "FAILED"
     try:
-        yield TrackedRun(client, run.info.run_id)
+        yield TrackedRun(client, uri, experiment_id, run.info.run_id)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

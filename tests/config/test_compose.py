@@ -17,6 +17,7 @@ from delegate.config.schema import (
     TransformersModelConfig,
 )
 from delegate.strategies import get_strategy
+from delegate.strategies.router import RouterConfig
 from delegate.strategies.solo import SoloConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -28,6 +29,7 @@ EXPECTED_TYPES = {
     ("data", "sample"): DataConfig,
     ("strategy", "llm"): SoloConfig,
     ("strategy", "slm"): SoloConfig,
+    ("strategy", "router"): RouterConfig,
     ("llm", "gpt-4o"): OpenAIModelConfig,
     ("llm", "gpt-4o-mini"): OpenAIModelConfig,
     ("llm", "openai-compatible"): OpenAIModelConfig,
@@ -113,7 +115,7 @@ def test_experiment_local_is_offline():
     cfg = compose_config("experiment=local")
     assert cfg.data.name == "sample"
     assert cfg.data.builtin == "sample.jsonl"
-    assert cfg.strategy.name == "slm"
+    assert cfg.strategy.name == "router"
     assert cfg.device == "cpu"
     for role in ("llm", "slm"):
         model = OmegaConf.to_object(cfg[role])

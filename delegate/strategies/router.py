@@ -1,0 +1,187 @@
+"""The router: the LLM reasons and delegates self-contained sub-questions to the SLM through a tool call."""
+
+import asyncio
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
+
+from delegate.config.schema import PromptConfig, StrategyConfig
+from delegate.data.problem import Problem
+from delegate.errors import ConfigError
+from delegate.models.base import ToolCall
+from delegate.models.metered import MeteredModel
+from delegate.scoring import extract_answer
+from delegate.strategies.observer import Observer
+from delegate.strategies.prompting import render_messages
+from delegate.strategies.registry import Attempt, register_strategy
+from delegate.tracking.traces import span
+
+
+class ToolResult(str, Enum):
+    answer = "answer"  # the SLM's final answer and last sentence: fewer LLM input tokens
+    full = "full"  # the SLM's whole reasoning
+
+
+@dataclass
+class ToolConfig:
+    name: str = "ask_math_assistant"
+    description: str = MISSING
+    argument: str = "question"
+    argument_description: str = MISSING
+    # Sent as the argument's maxLength (some servers need it to stop generating) and enforced here.
+    max_question_chars: int = 500
+
+
+@dataclass
+class RouterConfig(StrategyConfig):
+    llm_prompt: PromptConfig = field(default_factory=PromptConfig)
+    slm_prompt: PromptConfig = field(default_factory=PromptConfig)
+    tool: ToolConfig = field(default_factory=ToolConfig)
+    tool_result: ToolResult = ToolResult.answer
+    # With tool_result=answer: {answer} and {last_sentence} are filled in.
+    answer_template: str = "{answer}"
+    # Sent (without tools) when the tool budget or the rounds run out.
+    final_prompt: str = MISSING
+    max_tool_calls: int = 6
+    max_rounds: int = 4
+
+
+def tool_schema(tool: ToolConfig) -> dict[str, Any]:
+    """The tool in OpenAI function format: one required string argument with a maxLength."""
+    argument = {"type": "string", "description": tool.argument_description, "maxLength": tool.max_question_chars}
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": {"type": "object", "properties": {tool.argument: argument}, "required": [tool.argument]},
+        },
+    }
+
+
+def last_sentence(text: str, max_chars: int = 300) -> str:
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text.strip()) if s.strip()]
+    return sentences[-1].strip()[:max_chars] if sentences else ""
+
+
+def read_question(call: ToolCall, tool: ToolConfig) -> tuple[str | None, str | None, str | None]:
+    """(question, None, None) for a usable call, else (None, event name, message for the LLM)."""
+    if call.name != tool.name:
+        return None, "unknown_tool", f"Error: there is no tool named {call.name!r}; the only tool is {tool.name!r}."
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except ValueError as error:
+        return None, "invalid_arguments", f"Error: the arguments are not valid JSON ({error.msg}); send {{\"{tool.argument}\": \"...\"}}."
+    question = arguments.get(tool.argument) if isinstance(arguments, dict) else None
+    if not isinstance(question, str):
+        return None, "invalid_arguments", f"Error: the arguments need a string field {tool.argument!r}."
+    if not question.strip():
+        return None, "empty_question", f"Error: {tool.argument!r} is empty; ask a self-contained question."
+    if len(question) > tool.max_question_chars:
+        return None, "question_too_long", (
+            f"Error: {tool.argument!r} has {len(question)} characters; the limit is {tool.max_question_chars}."
+        )
+    return question.strip(), None, None
+
+
+class RouterAttempt:
+    """One problem's delegation loop, with its counters."""
+
+    def __init__(self, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer):
+        self.llm, self.slm = models["llm"], models["slm"]
+        self.cfg = cfg
+        self.observer = observer
+        self.events: Counter[str] = Counter()
+        self.delegations: list[dict[str, Any]] = []
+
+    def tool_result_text(self, slm_text: str) -> str:
+        if self.cfg.tool_result == ToolResult.full:
+            return slm_text
+        answer = extract_answer(slm_text)
+        return (
+            self.cfg.answer_template.replace("{answer}", answer if answer is not None else "(no final answer found)")
+            .replace("{last_sentence}", last_sentence(slm_text))
+        )
+
+    async def delegate(self, call: ToolCall) -> str:
+        """Answer one tool call: the SLM's result, or an error the LLM can act on. Never raises for the model's mistakes."""
+        with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
+            question, event, result = read_question(call, self.cfg.tool)
+            entry: dict[str, Any] = {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments}
+            if question is not None:
+                self.observer.delegating(call.id, question)
+                messages = render_messages(self.cfg.slm_prompt, question)
+                try:
+                    slm_response = await self.slm.chat(messages, on_text=self.observer.slm_text_sink(call.id))
+                except ConfigError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - an SLM failure is reported to the LLM, not fatal
+                    event, result = "slm_error", f"Error: the assistant failed ({type(error).__name__}: {error})."
+                else:
+                    result = self.tool_result_text(slm_response.text)
+                    entry |= {
+                        "slm_output": slm_response.text,
+                        "slm_prompt_tokens": slm_response.prompt_tokens,
+                        "slm_completion_tokens": slm_response.completion_tokens,
+                        "slm_latency_s": slm_response.latency_s,
+                    }
+                entry["question"] = question
+            if event is not None:
+                self.events[event] += 1
+            self.delegations.append(entry | {"result": result, "error": event})
+            live.set_outputs(result)
+            live.set_attributes({"error": event or ""})
+        self.observer.tool_result(call.id, result)
+        return result
+
+    async def run(self, question: str) -> Attempt:
+        messages = render_messages(self.cfg.llm_prompt, question)
+        tools = [tool_schema(self.cfg.tool)]
+        tool_calls = 0
+        for _ in range(self.cfg.max_rounds):
+            response = await self.llm.chat(messages, tools)
+            self.observer.llm_replied(response)
+            messages.append(response.as_message())
+            if not response.tool_calls:
+                return self.finish(response.text, messages, tool_calls)
+            budget = max(0, self.cfg.max_tool_calls - tool_calls)
+            allowed, refused = response.tool_calls[:budget], response.tool_calls[budget:]
+            # Several calls in one turn run concurrently; their answers go back in the LLM's order.
+            results = list(await asyncio.gather(*(self.delegate(call) for call in allowed)))
+            for call in refused:
+                self.events["over_limit"] += 1
+                results.append(f"Error: the limit of {self.cfg.max_tool_calls} tool calls is reached; answer now.")
+            tool_calls += len(response.tool_calls)
+            messages.extend(
+                {"role": "tool", "tool_call_id": call.id, "content": result}
+                for call, result in zip(response.tool_calls, results)
+            )
+            if tool_calls >= self.cfg.max_tool_calls:
+                break
+        # Out of rounds or tool budget: one last turn, without tools, for the final answer.
+        self.events["forced_final"] += 1
+        messages.append({"role": "user", "content": self.cfg.final_prompt})
+        response = await self.llm.chat(messages)
+        self.observer.llm_replied(response)
+        messages.append(response.as_message())
+        return self.finish(response.text, messages, tool_calls)
+
+    def finish(self, text: str, messages: list[dict[str, Any]], tool_calls: int) -> Attempt:
+        self.observer.final_answer(text)
+        return Attempt(
+            response=text,
+            transcript=messages,
+            tool_calls=tool_calls,
+            events=dict(self.events),
+            delegations=self.delegations,
+        )
+
+
+@register_strategy("router", roles=("llm", "slm"), schema=RouterConfig)
+async def solve_with_router(problem: Problem, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer) -> Attempt:
+    return await RouterAttempt(models, cfg, observer).run(problem.question)
