@@ -59,6 +59,9 @@ class TransformersModelConfig(ModelConfig):
     device: str = "auto"
     dtype: str = "auto"
     max_new_tokens: int = 512
+    # For chat templates that ignore `tools`: appended to the system message, `{tools}` replaced by their JSON;
+    # calls are then read back as Hermes <tool_call> blocks. Null: rely on the chat template.
+    tool_prompt: Optional[str] = None
 
 
 @dataclass

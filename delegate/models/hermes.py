@@ -27,3 +27,36 @@ def parse_tool_calls(text: str, id_prefix: str = "call") -> tuple[str, tuple[Too
         calls.append(ToolCall(id=call_id, name=name, arguments=arguments if isinstance(arguments, str) else json.dumps(arguments)))
     content = TOOL_CALL_BLOCK.sub("", text).strip() if calls else text
     return content, tuple(calls)
+
+
+def _arguments_object(arguments: str):
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
+
+
+def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: str) -> list[dict]:
+    """For chat templates that ignore tools: describe them in the system message and write calls and results as Hermes text."""
+    inlined: list[dict] = []
+    for message in messages:
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            blocks = "".join(
+                "\n<tool_call>\n"
+                + json.dumps({"name": c["function"]["name"], "arguments": _arguments_object(c["function"]["arguments"])})
+                + "\n</tool_call>"
+                for c in message["tool_calls"]
+            )
+            inlined.append({"role": "assistant", "content": ((message.get("content") or "") + blocks).strip()})
+        elif message["role"] == "tool":
+            # Qwen2.5's own template shows tool results to the model this way.
+            inlined.append({"role": "user", "content": f"<tool_response>\n{message['content']}\n</tool_response>"})
+        else:
+            inlined.append(message)
+    if tools:
+        description = tool_prompt.replace("{tools}", "\n".join(json.dumps(t) for t in tools))
+        if inlined and inlined[0]["role"] == "system":
+            inlined[0] = {"role": "system", "content": f"{inlined[0]['content']}\n\n{description}"}
+        else:
+            inlined.insert(0, {"role": "system", "content": description})
+    return inlined

@@ -13,7 +13,7 @@ from typing import Any
 from delegate.config.schema import TransformersModelConfig
 from delegate.errors import ConfigError
 from delegate.models.base import ChatResponse, TextSink
-from delegate.models.hermes import parse_tool_calls
+from delegate.models.hermes import inline_tools, parse_tool_calls
 
 PACKAGE_SCHEME = "pkg://"
 
@@ -115,6 +115,19 @@ class TransformersModel:
         # One generate at a time per model: CPU threads are already all in use by one call.
         self._generate_lock = asyncio.Lock()
 
+    def _template_messages(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools) -> list[dict[str, Any]]:
+        """Messages as this model's chat template can render them, tool calls and results included."""
+        if "tools" in (loaded.tokenizer.chat_template or ""):
+            return [_template_message(m) for m in messages]
+        if self.cfg.tool_prompt is None:
+            if tools:
+                raise ConfigError(
+                    f"{self.role}.tool_prompt: the chat template of {self.cfg.model} ignores tools; "
+                    f"set {self.role}.tool_prompt (see conf/llm/local.yaml) or use a model whose template takes tools"
+                )
+            return messages
+        return inline_tools(messages, tools, self.cfg.tool_prompt)
+
     def _generate(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token_text: TextSink | None
     ) -> tuple[str, int, int]:
@@ -123,7 +136,7 @@ class TransformersModel:
 
         loaded = load_model(self.cfg, self.role)
         prompt = loaded.tokenizer.apply_chat_template(
-            [_template_message(m) for m in messages], tools=tools, add_generation_prompt=True, tokenize=False
+            self._template_messages(loaded, messages, tools), tools=tools, add_generation_prompt=True, tokenize=False
         )
         inputs = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.device)
         prompt_tokens = int(inputs["input_ids"].shape[1])

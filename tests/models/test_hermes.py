@@ -1,0 +1,109 @@
+"""Hermes `<tool_call>` blocks (Qwen2.5) parse into ToolCalls; a broken block becomes a call the router refuses."""
+
+import json
+
+from delegate.models.base import ToolCall
+from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
+from delegate.strategies.router import ToolConfig, read_question
+
+TOOL = ToolConfig(description="Ask a small math model.", argument_description="The sub-question.")
+
+
+def test_one_call_is_parsed_and_its_block_removed():
+    text = (
+        "I need a product first.\n"
+        '<tool_call>\n{"name": "ask_math_assistant", "arguments": {"question": "What is 6*8?"}}\n</tool_call>'
+    )
+    content, calls = parse_tool_calls(text)
+    assert content == "I need a product first."
+    assert calls == (ToolCall(id="call_0", name="ask_math_assistant", arguments='{"question": "What is 6*8?"}'),)
+    assert json.loads(calls[0].arguments) == {"question": "What is 6*8?"}
+
+
+def test_arguments_are_reserialized_as_json_text():
+    text = '<tool_call>{"name": "f", "arguments": {"b": [1, 2],   "a": "x\\"y"}}</tool_call>'
+    _, (call,) = parse_tool_calls(text)
+    assert call.arguments == json.dumps({"b": [1, 2], "a": 'x"y'})
+
+
+def test_call_without_arguments_gets_an_empty_object():
+    _, (call,) = parse_tool_calls('<tool_call>{"name": "f"}</tool_call>')
+    assert (call.name, call.arguments) == ("f", "{}")
+
+
+def test_several_calls_keep_their_order_and_get_distinct_ids():
+    text = (
+        "Two steps.\n"
+        '<tool_call>{"name": "ask", "arguments": {"question": "6*8?"}}</tool_call>\n'
+        "and then\n"
+        '<tool_call>{"name": "ask", "arguments": {"question": "48+2?"}}</tool_call>\n'
+        '<tool_call>{"name": "other", "arguments": {}}</tool_call>'
+    )
+    content, calls = parse_tool_calls(text, id_prefix="call_7")
+    assert [c.id for c in calls] == ["call_7_0", "call_7_1", "call_7_2"]
+    assert [c.name for c in calls] == ["ask", "ask", "other"]
+    assert [json.loads(c.arguments) for c in calls] == [{"question": "6*8?"}, {"question": "48+2?"}, {}]
+    assert "<tool_call>" not in content and "</tool_call>" not in content
+    assert content.startswith("Two steps.") and "and then" in content
+
+
+def test_arguments_given_as_a_json_string_are_kept_verbatim():
+    text = '<tool_call>{"name": "ask", "arguments": "{\\"question\\": \\"6*8?\\"}"}</tool_call>'
+    _, (call,) = parse_tool_calls(text)
+    assert call.arguments == '{"question": "6*8?"}'
+
+
+def test_malformed_json_becomes_a_malformed_call_with_the_raw_text():
+    raw = '{"name": "ask", "arguments": {"question": "6*8?"'
+    content, calls = parse_tool_calls(f"Let me ask. <tool_call> {raw} </tool_call>")
+    assert content == "Let me ask."
+    assert calls == (ToolCall(id="call_0", name=MALFORMED_CALL_NAME, arguments=raw),)
+
+
+def test_block_without_a_string_name_is_malformed():
+    for payload in ('{"arguments": {"question": "6*8?"}}', '{"name": 3}', '["ask"]', '"ask"'):
+        _, (call,) = parse_tool_calls(f"<tool_call>{payload}</tool_call>")
+        assert (call.name, call.arguments) == (MALFORMED_CALL_NAME, payload), payload
+
+
+def test_unclosed_block_at_the_end_is_still_read():
+    # A generation cut by max_new_tokens can stop before </tool_call>.
+    whole = 'Asking.\n<tool_call>\n{"name": "ask", "arguments": {"question": "6*8?"}}\n'
+    content, (call,) = parse_tool_calls(whole)
+    assert content == "Asking."
+    assert (call.name, json.loads(call.arguments)) == ("ask", {"question": "6*8?"})
+
+    truncated = 'Asking.\n<tool_call>\n{"name": "ask", "argum'
+    content, (call,) = parse_tool_calls(truncated)
+    assert content == "Asking."
+    assert (call.name, call.arguments) == (MALFORMED_CALL_NAME, '{"name": "ask", "argum')
+
+
+def test_a_good_call_after_a_malformed_one_is_kept():
+    text = '<tool_call>{oops</tool_call><tool_call>{"name": "ask", "arguments": {"question": "1+1?"}}</tool_call>'
+    _, calls = parse_tool_calls(text)
+    assert [(c.id, c.name) for c in calls] == [("call_0", MALFORMED_CALL_NAME), ("call_1", "ask")]
+
+
+def test_text_without_calls_comes_back_unchanged():
+    text = "  6*8 = 48, so the answer is \\boxed{48}.\n"
+    assert parse_tool_calls(text) == (text, ())
+
+
+# What the router makes of parsed calls
+
+
+def test_malformed_call_is_an_unknown_tool_for_the_router():
+    _, (call,) = parse_tool_calls("<tool_call>{not json</tool_call>")
+    question, event, message = read_question(call, TOOL)
+    assert question is None
+    assert event == "unknown_tool"
+    assert message.startswith("Error:")
+    assert repr(TOOL.name) in message
+
+
+def test_well_formed_call_gives_the_router_its_question():
+    _, (call,) = parse_tool_calls(
+        '<tool_call>{"name": "ask_math_assistant", "arguments": {"question": "  What is 6*8? "}}</tool_call>'
+    )
+    assert read_question(call, TOOL) == ("What is 6*8?", None, None)

@@ -1,0 +1,142 @@
+"""Spans cost nothing while traces are off; on, one problem is one trace in a real SQLite store, linked to the run."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from delegate.config import register_schemas
+from delegate.data.problem import Problem
+from delegate.models import build_model
+from delegate.runner import solve_and_score
+from delegate.strategies import get_strategy
+from delegate.tracking.traces import span, traces_enabled
+from tests.support.scripted_server import Reply, ScriptedServer
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
+PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
+
+
+def test_span_is_a_no_op_while_traces_are_off():
+    with span("problem-0", "AGENT", inputs={"id": 0}, root=True) as root:
+        with span("llm.chat", "CHAT_MODEL", inputs={"messages": []}) as live:
+            # No MLflow span was opened, yet the strategy's calls on it still work.
+            assert mlflow.get_current_active_span() is None
+            live.set_inputs({"a": 1})
+            live.set_outputs("text")
+            live.set_attributes({"prompt_tokens": 3})
+        root.set_outputs({"correct": True})
+    assert type(root) is type(live)
+    assert not hasattr(live, "span_id")
+
+
+def test_span_off_does_not_import_mlflow():
+    # A fresh interpreter: this process has imported mlflow already.
+    code = (
+        "import sys\n"
+        "from delegate.tracking.traces import span\n"
+        "with span('problem-0', 'AGENT', inputs={'id': 0}, root=True) as live:\n"
+        "    live.set_attributes({'x': 1}); live.set_outputs('y'); live.set_inputs('z')\n"
+        "print('mlflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+@pytest.fixture
+def restore_mlflow_globals():
+    """traces_enabled sets the process-wide tracking URI and trace destination; put them back for later tests."""
+    uri = mlflow.get_tracking_uri()
+    yield
+    mlflow.tracing.reset()
+    mlflow.set_tracking_uri(uri)
+
+
+def solve_router(llm: ScriptedServer, slm: ScriptedServer) -> dict:
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "strategy=router",
+            "llm=openai-compatible", f"llm.base_url={llm.base_url}",
+            "slm=openai-compatible", f"slm.base_url={slm.base_url}",
+        ])
+
+    async def run() -> dict:
+        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
+        try:
+            return await solve_and_score(PROBLEM, get_strategy("router"), models, OmegaConf.to_object(cfg.strategy), PRICES)
+        finally:
+            for model in models.values():
+                await model.aclose()
+
+    return asyncio.run(run())
+
+
+def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server, restore_mlflow_globals):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    run_id = client.create_run(experiment_id).info.run_id
+
+    llm = scripted_server
+    llm.push(
+        Reply(tool_calls=[{"id": "call_a", "name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}],
+              prompt_tokens=101, completion_tokens=17),
+        Reply(content="\\boxed{48}", prompt_tokens=257, completion_tokens=23),
+    )
+    with ScriptedServer() as slm:
+        slm.push(Reply(content="6*8 = 48. \\boxed{48}", prompt_tokens=31, completion_tokens=44, delay_s=0.05))
+        with traces_enabled(uri, experiment_id, run_id):
+            record = solve_router(llm, slm)
+    assert record["correct"] and record["error"] is None
+
+    [trace] = client.search_traces(locations=[experiment_id])
+    assert trace.info.request_metadata["mlflow.sourceRun"] == run_id
+    assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [trace.info.trace_id]
+
+    spans = trace.data.spans
+    [root] = [s for s in spans if s.parent_id is None]
+    assert (root.name, root.span_type) == ("problem-0", "AGENT")
+    assert root.inputs == {"id": 0, "question": PROBLEM.question}
+    assert root.outputs == {"response": "\\boxed{48}", "extracted": "48", "correct": True}
+    assert root.attributes["tool_calls"] == 1 and root.attributes["strategy"] == "router"
+
+    llm_spans = sorted((s for s in spans if s.name == "llm.chat"), key=lambda s: s.start_time_ns)
+    assert [(s.span_type, s.parent_id) for s in llm_spans] == [("CHAT_MODEL", root.span_id)] * 2
+    assert [(s.attributes["prompt_tokens"], s.attributes["completion_tokens"]) for s in llm_spans] == [(101, 17), (257, 23)]
+    assert llm_spans[0].outputs["tool_calls"][0]["id"] == "call_a"
+
+    [tool] = [s for s in spans if s.span_type == "TOOL"]
+    assert (tool.name, tool.parent_id) == ("ask_math_assistant", root.span_id)
+    assert tool.inputs == {"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}
+    assert tool.outputs == record["delegations"][0]["result"]
+    [slm_span] = [s for s in spans if s.name == "slm.chat"]
+    assert (slm_span.span_type, slm_span.parent_id) == ("CHAT_MODEL", tool.span_id)
+    assert (slm_span.attributes["prompt_tokens"], slm_span.attributes["completion_tokens"]) == (31, 44)
+    assert slm_span.attributes["latency_s"] >= 0.05
+    assert slm_span.attributes["latency_s"] == record["delegations"][0]["slm_latency_s"]
+    assert slm_span.inputs["messages"][-1] == {"role": "user", "content": "What is 6*8?"}
+    assert len(spans) == 5
+
+
+def test_spans_after_the_job_are_off_again(tmp_path, restore_mlflow_globals):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    run_id = client.create_run(experiment_id).info.run_id
+    with traces_enabled(uri, experiment_id, run_id):
+        with span("problem-1", "AGENT", root=True):
+            pass
+    with span("problem-2", "AGENT", root=True) as live:
+        live.set_outputs("ignored")
+    traces = client.search_traces(locations=[experiment_id])
+    assert [[s.name for s in t.data.spans] for t in traces] == [["problem-1"]]
