@@ -17,7 +17,9 @@ from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleWriter
 from delegate.report import summary_table
 from delegate.runner import run_problems
 from delegate.strategies import Strategy, get_strategy
-from delegate.tracking.mlflow_run import flatten, git_commit, tracked_run
+from delegate.models.cache import ResponseCache
+from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
+from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import traces_enabled
 
 
@@ -31,10 +33,19 @@ def method_label(cfg: DictConfig, strategy: Strategy) -> str:
     return f"{strategy.name} ({' -> '.join(cfg[role].name for role in strategy.roles)})"
 
 
-async def _solve_all(cfg: DictConfig, strategy: Strategy, problems, writer: SampleWriter) -> list[dict[str, Any]]:
-    models = {role: build_model(cfg[role], role) for role in strategy.roles}
+def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
+    if not cfg.cache.enabled:
+        return None
+    path = Path(cfg.cache.path).expanduser() if cfg.cache.path else Path(".cache/delegate/responses.sqlite")
+    return ResponseCache(path if path.is_absolute() else launch_dir / path)
+
+
+async def _solve_all(
+    cfg: DictConfig, strategy: Strategy, problems, writer: SampleWriter, cache: ResponseCache | None, done: int
+) -> list[dict[str, Any]]:
+    models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
     prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
-    progress = tqdm(total=len(problems), desc=strategy.name, unit="problem", dynamic_ncols=True)
+    progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", dynamic_ncols=True)
     correct = 0
 
     def on_record(record: dict[str, Any]) -> None:
@@ -42,7 +53,7 @@ async def _solve_all(cfg: DictConfig, strategy: Strategy, problems, writer: Samp
         writer.write(record)
         correct += bool(record["correct"])
         progress.update(1)
-        progress.set_postfix(accuracy=f"{correct / progress.n:.1%}")
+        progress.set_postfix(accuracy=f"{correct / (progress.n - done):.1%}")
 
     try:
         return await run_problems(
@@ -55,25 +66,44 @@ async def _solve_all(cfg: DictConfig, strategy: Strategy, problems, writer: Samp
 
 
 def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, Any]:
-    """Run the configured experiment; returns the summary written to summary.json."""
+    """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json."""
     strategy = get_strategy(cfg.strategy.name)
     problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
     run_name = cfg.run_name or default_run_name(cfg, strategy)
-    tags = {"strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, "git_commit": git_commit()}
+    store = connect_store(cfg.tracking, launch_dir)
+    previous = find_previous_run(cfg.resume, launch_dir, store, cfg) if cfg.resume else None
+    if previous is not None:
+        output_dir = previous.output_dir
+    ids = {p.id for p in problems}
+    finished = [r for r in previous.records if r["id"] in ids] if previous else []
+    finished_ids = {r["id"] for r in finished}
+    todo = [p for p in problems if p.id not in finished_ids]
+    tags = {
+        "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, "git_commit": git_commit(),
+        OUTPUT_DIR_TAG: str(output_dir.resolve()),
+    }
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
-    with tracked_run(cfg.tracking, launch_dir, run_name, tags) as run:
-        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    cache = open_cache(cfg, launch_dir)
+    with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
+        if previous is None:
+            run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"}))
+            write_run_info(output_dir, run.run_id)
+        else:
+            print(f"resuming {output_dir}: {len(finished)} problems finished, {len(todo)} to go")
         writer = SampleWriter(samples_path)
         try:
             tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
             with tracing:
-                records = asyncio.run(_solve_all(cfg, strategy, problems, writer))
+                records = finished + asyncio.run(_solve_all(cfg, strategy, todo, writer, cache, len(finished)))
         finally:
             writer.close()
+            if cache is not None:
+                cache.close()
             # Whatever finished is kept in the run, even when the job stops early.
             run.log_artifact(samples_path)
             run.log_artifact(output_dir / ".hydra", ".hydra")
+        records.sort(key=lambda r: r["id"])
         metrics = summarize(records)
         summary = {"method": method_label(cfg, strategy), "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -23,6 +23,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return low, high
 
 
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
     """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts."""
     n = len(records)
@@ -52,6 +56,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
         "delegation_rate": sum(r["tool_calls"] > 0 for r in records) / n,
         "avg_slm_latency_s": mean(r["slm"]["latency_s"] for r in records),
         "cost_usd": sum(r["cost_usd"] for r in records),
+        "cache_saved_usd": sum(r["cache_saved_usd"] for r in records),
+        "cache_hit_rate": _ratio(sum(r[role]["cache_hits"] for r in records for role in ROLES),
+                                 sum(r[role]["calls"] for r in records for role in ROLES)),
         "n_samples": float(n),
         "n_errors": float(sum(r["error"] is not None for r in records)),
     }

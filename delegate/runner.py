@@ -55,6 +55,7 @@ async def solve_and_score(
         "events": attempt.events,
         "delegations": attempt.delegations,
         "cost_usd": sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
+        "cache_saved_usd": sum(usage[role].cache_saved_usd(*prices_usd_per_1m[role]) for role in ROLES),
         "error": error,
         "transcript": attempt.transcript,
     }

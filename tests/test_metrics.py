@@ -25,6 +25,8 @@ METRIC_NAMES = {
     "n_samples",
     "n_errors",
     "delegation_rate",
+    "cache_saved_usd",
+    "cache_hit_rate",
 }
 
 
@@ -69,23 +71,24 @@ def test_wilson_interval_narrows_with_n():
     assert small[0] < large[0] < 0.8 < large[1] < small[1]
 
 
-def record(correct, latency_s, llm, slm, slm_latency_s, tool_calls, cost_usd, error=None):
+def record(correct, latency_s, llm, slm, slm_latency_s, tool_calls, cost_usd, error=None, calls=(1, 0), hits=(0, 0), saved_usd=0.0):
     return {
         "correct": correct,
         "latency_s": latency_s,
-        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1]},
-        "slm": {"prompt_tokens": slm[0], "completion_tokens": slm[1], "latency_s": slm_latency_s},
+        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1], "calls": calls[0], "cache_hits": hits[0]},
+        "slm": {"prompt_tokens": slm[0], "completion_tokens": slm[1], "latency_s": slm_latency_s, "calls": calls[1], "cache_hits": hits[1]},
         "tool_calls": tool_calls,
         "cost_usd": cost_usd,
+        "cache_saved_usd": saved_usd,
         "error": error,
     }
 
 
 RECORDS = [
-    record(True, 1.0, (100, 50), (0, 0), 0.0, 0, 0.01),
-    record(False, 2.0, (200, 150), (40, 20), 0.5, 2, 0.02),
-    record(True, 3.0, (300, 250), (80, 60), 1.5, 1, 0.03),
-    record(False, 10.0, (0, 0), (0, 0), 0.0, 0, 0.0, error="TimeoutError: no reply"),
+    record(True, 1.0, (100, 50), (0, 0), 0.0, 0, 0.01, hits=(1, 0), saved_usd=0.01),
+    record(False, 2.0, (200, 150), (40, 20), 0.5, 2, 0.02, calls=(3, 2), hits=(1, 2), saved_usd=0.004),
+    record(True, 3.0, (300, 250), (80, 60), 1.5, 1, 0.03, calls=(2, 1)),
+    record(False, 10.0, (0, 0), (0, 0), 0.0, 0, 0.0, error="TimeoutError: no reply", calls=(0, 0)),
 ]
 
 
@@ -114,6 +117,9 @@ def test_summarize_metrics_by_hand():
         "n_errors": 1.0,
         # Two of four records called the SLM at least once.
         "delegation_rate": 0.5,
+        "cache_saved_usd": 0.014,
+        # 4 of the 9 model calls came from the cache.
+        "cache_hit_rate": 4 / 9,
     }
     for name, value in expected.items():
         assert metrics[name] == pytest.approx(value), name

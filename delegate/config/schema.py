@@ -83,6 +83,14 @@ class TrackingConfig:
 
 
 @dataclass
+class CacheConfig:
+    # Deterministic calls (temperature 0, greedy in-process) are stored and replayed from SQLite.
+    enabled: bool = True
+    # null: <launch dir>/.cache/delegate/responses.sqlite
+    path: Optional[str] = None
+
+
+@dataclass
 class Config:
     data: DataConfig = MISSING
     # Typed by the schema each group file extends (a backend's or a strategy's).
@@ -90,11 +98,14 @@ class Config:
     llm: Any = MISSING
     slm: Any = MISSING
     tracking: TrackingConfig = MISSING
+    cache: CacheConfig = field(default_factory=CacheConfig)
     samples: Optional[int] = None
     seed: int = 123
     device: str = "auto"
     concurrency: int = 4
     run_name: Optional[str] = None
+    # A run folder or MLflow run id to continue: finished problems are kept, the rest are solved.
+    resume: Optional[str] = None
 
 
 MODEL_SCHEMAS = {"openai": OpenAIModelConfig, "transformers": TransformersModelConfig}

@@ -23,6 +23,8 @@ class ChatResponse:
     latency_s: float
     tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
     finish_reason: str | None = None
+    # Served from the response cache: the tokens and latency are those the call cost when it was made.
+    cache_hit: bool = False
 
     def as_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation, in OpenAI's format."""

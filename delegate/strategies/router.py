@@ -129,6 +129,7 @@ class RouterAttempt:
                         "slm_prompt_tokens": slm_response.prompt_tokens,
                         "slm_completion_tokens": slm_response.completion_tokens,
                         "slm_latency_s": slm_response.latency_s,
+                        "slm_cache_hit": slm_response.cache_hit,
                     }
                 entry["question"] = question
             if event is not None:

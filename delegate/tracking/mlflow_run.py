@@ -5,6 +5,7 @@ import os
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -100,22 +101,40 @@ class TrackedRun:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
 
-@contextmanager
-def tracked_run(cfg: TrackingConfig, launch_dir: Path, run_name: str, tags: dict[str, str]) -> Iterator[TrackedRun]:
-    """A run that ends FINISHED, FAILED if the job raised, KILLED on Ctrl-C."""
+@dataclass(frozen=True)
+class Store:
+    client: Any
+    tracking_uri: str
+    experiment_id: str
+
+
+def connect_store(cfg: TrackingConfig, launch_dir: Path) -> Store:
+    """The MLflow store and experiment this job logs to (created if needed)."""
     from mlflow import MlflowClient
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = resolve_tracking_uri(cfg, launch_dir)
     client = MlflowClient(tracking_uri=uri)
     experiment_id = ensure_experiment(client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri))
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name})
+    return Store(client, uri, experiment_id)
+
+
+@contextmanager
+def tracked_run(store: Store, run_name: str, tags: dict[str, str], run_id: str | None = None) -> Iterator[TrackedRun]:
+    """A new run (or `run_id`, reopened) that ends FINISHED, FAILED if the job raised, KILLED on Ctrl-C."""
+    client = store.client
+    if run_id is None:
+        run_id = client.create_run(store.experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name}).info.run_id
+    else:
+        client.update_run(run_id, status="RUNNING")
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
     status = "FAILED"
     try:
-        yield TrackedRun(client, uri, experiment_id, run.info.run_id)
+        yield TrackedRun(client, store.tracking_uri, store.experiment_id, run_id)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        client.set_terminated(run.info.run_id, status=status)
+        client.set_terminated(run_id, status=status)

@@ -12,6 +12,7 @@ from delegate.tracking.mlflow_run import (
     ensure_experiment,
     flatten,
     resolve_tracking_uri,
+    connect_store,
     tracked_run,
 )
 
@@ -117,7 +118,7 @@ def test_finished_run_has_tags_params_metrics_and_artifacts(tmp_path, store_dir,
     folder.mkdir()
     (folder / "config.yaml").write_text("seed: 123\n", encoding="utf-8")
 
-    with tracked_run(cfg, store_dir, "llm-gpt-4o-n3-s123", {"strategy": "llm", "git_commit": "abc"}) as run:
+    with tracked_run(connect_store(cfg, store_dir), "llm-gpt-4o-n3-s123", {"strategy": "llm", "git_commit": "abc"}) as run:
         run.log_params({"llm.model": "gpt-4o", "samples": "3"})
         run.log_metrics({"accuracy": 0.5, "n_samples": 3})
         run.log_artifact(artifact)
@@ -145,7 +146,7 @@ def test_finished_run_has_tags_params_metrics_and_artifacts(tmp_path, store_dir,
 
 def test_run_whose_body_raises_is_failed(store_dir, cfg, client):
     with pytest.raises(RuntimeError, match="boom"):
-        with tracked_run(cfg, store_dir, "failing", {}) as run:
+        with tracked_run(connect_store(cfg, store_dir), "failing", {}) as run:
             run.log_metrics({"accuracy": 0.0})
             run_id = run.run_id
             raise RuntimeError("boom")
@@ -157,7 +158,7 @@ def test_run_whose_body_raises_is_failed(store_dir, cfg, client):
 
 def test_interrupted_run_is_killed(store_dir, cfg, client):
     with pytest.raises(KeyboardInterrupt):
-        with tracked_run(cfg, store_dir, "interrupted", {}) as run:
+        with tracked_run(connect_store(cfg, store_dir), "interrupted", {}) as run:
             run_id = run.run_id
             raise KeyboardInterrupt
     assert client.get_run(run_id).info.status == "KILLED"
@@ -165,16 +166,16 @@ def test_interrupted_run_is_killed(store_dir, cfg, client):
 
 def test_more_params_than_one_batch(store_dir, cfg, client):
     params = {f"p.{i:03d}": str(i) for i in range(PARAMS_PER_BATCH * 2 + 50)}
-    with tracked_run(cfg, store_dir, "many-params", {}) as run:
+    with tracked_run(connect_store(cfg, store_dir), "many-params", {}) as run:
         run.log_params(params)
         run_id = run.run_id
     assert client.get_run(run_id).data.params == params
 
 
 def test_runs_share_one_experiment(store_dir, cfg, client):
-    with tracked_run(cfg, store_dir, "first", {}) as first:
+    with tracked_run(connect_store(cfg, store_dir), "first", {}) as first:
         pass
-    with tracked_run(cfg, store_dir, "second", {}) as second:
+    with tracked_run(connect_store(cfg, store_dir), "second", {}) as second:
         pass
     experiment_ids = {client.get_run(r.run_id).info.experiment_id for r in (first, second)}
     assert len(experiment_ids) == 1

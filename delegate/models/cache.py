@@ -1,0 +1,88 @@
+"""On-disk cache (SQLite) of deterministic model calls, keyed on everything that decides the reply except the API key."""
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from delegate.models.base import ChatModel, ChatResponse, TextSink, ToolCall
+
+# Settings that change how a call is made or billed, never what it returns: not part of the key.
+NOT_IN_KEY = {
+    "name", "price_input_usd_per_1m", "price_output_usd_per_1m", "api_key_env", "timeout_s", "max_retries",
+    "max_requests_in_flight", "max_batch_size", "batch_wait_ms",
+}
+
+
+def model_identity(cfg: Any) -> dict[str, Any]:
+    """The parts of a model config that decide its replies (backend, base_url, model, generation settings)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
+
+
+def is_deterministic(cfg: Any) -> bool:
+    """In-process decoding is greedy; an API call is deterministic only at temperature 0."""
+    return getattr(cfg, "temperature", 0.0) == 0.0
+
+
+def request_key(identity: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    payload = json.dumps({"model": identity, "messages": messages, "tools": tools}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A key → ChatResponse table; safe to share between the event loop and worker threads."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
+
+    def get(self, key: str) -> ChatResponse | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        stored = json.loads(row[0])
+        return ChatResponse(**stored | {"tool_calls": tuple(ToolCall(**c) for c in stored["tool_calls"])})
+
+    def put(self, key: str, response: ChatResponse) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, response) VALUES (?, ?)", (key, json.dumps(asdict(response)))
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class CachedModel:
+    """A backend behind the cache: a hit returns the stored reply, with the tokens and latency it cost when made."""
+
+    def __init__(self, model: ChatModel, cache: ResponseCache, identity: dict[str, Any]):
+        self._model = model
+        self._cache = cache
+        self._identity = identity
+
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+    ) -> ChatResponse:
+        key = request_key(self._identity, messages, tools)
+        stored = self._cache.get(key)
+        if stored is not None:
+            if on_text is not None:
+                on_text(stored.text)
+            return replace(stored, cache_hit=True)
+        response = await self._model.chat(messages, tools, on_text)
+        self._cache.put(key, response)
+        return response
+
+    async def aclose(self) -> None:
+        await self._model.aclose()

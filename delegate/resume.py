@@ -1,0 +1,83 @@
+"""Continue an interrupted job: find its run folder and MLflow run, and keep every problem it finished."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from delegate.errors import ConfigError
+from delegate.records import SAMPLES_FILE
+from delegate.tracking.mlflow_run import Store, flatten
+
+RUN_INFO_FILE = "run_info.json"
+OUTPUT_DIR_TAG = "delegate.output_dir"
+# Settings that may differ between the interrupted job and the one that continues it.
+MAY_DIFFER = {"resume"}
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    output_dir: Path
+    run_id: str
+    records: list[dict[str, Any]]
+
+
+def write_run_info(output_dir: Path, run_id: str) -> None:
+    (output_dir / RUN_INFO_FILE).write_text(json.dumps({"run_id": run_id}) + "\n", encoding="utf-8")
+
+
+def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
+    """One record per problem id; a line cut short by a kill is dropped (and the file mended so appends stay valid)."""
+    if not samples_path.exists():
+        return []
+    lines = samples_path.read_text(encoding="utf-8").splitlines()
+    records: dict[int, dict[str, Any]] = {}
+    kept: list[str] = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record["id"] not in records:
+            records[record["id"]] = record
+            kept.append(line)
+    if len(kept) != len(lines):
+        samples_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    return list(records.values())
+
+
+def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
+    before = flatten(OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True))
+    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    return sorted(k for k in before.keys() | now.keys() if k.split(".")[0] not in MAY_DIFFER and before.get(k) != now.get(k))
+
+
+def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConfig) -> PreviousRun:
+    """`resume` is a run folder (absolute or relative to the launch dir) or an MLflow run id in this store."""
+    folder = Path(resume).expanduser()
+    folder = folder if folder.is_absolute() else launch_dir / folder
+    if (folder / RUN_INFO_FILE).is_file():
+        run_id = json.loads((folder / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
+    else:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = store.client.get_run(resume)
+        except MlflowException:
+            raise ConfigError(
+                f"resume={resume}: neither a run folder of delegate-eval nor a run id in {store.tracking_uri}; "
+                "give the folder (outputs/...) or the MLflow run id"
+            ) from None
+        run_id = run.info.run_id
+        folder = Path(run.data.tags.get(OUTPUT_DIR_TAG, ""))
+        if not (folder / RUN_INFO_FILE).is_file():
+            raise ConfigError(f"resume={resume}: its run folder {folder} is gone; resume needs its samples.jsonl")
+    differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)
+    if differences:
+        raise ConfigError(
+            f"resume={resume}: the config differs from the interrupted run's in {', '.join(differences[:5])}; "
+            "resume with the same overrides"
+        )
+    return PreviousRun(output_dir=folder, run_id=run_id, records=read_finished_records(folder / SAMPLES_FILE))
