@@ -45,15 +45,17 @@ async def _solve_all(
 ) -> list[dict[str, Any]]:
     models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
     prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
-    progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", dynamic_ncols=True)
-    correct = 0
+    # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
+    progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", mininterval=0.5)
+    solved = correct = 0
 
     def on_record(record: dict[str, Any]) -> None:
-        nonlocal correct
+        nonlocal solved, correct
         writer.write(record)
+        solved += 1
         correct += bool(record["correct"])
+        progress.set_postfix(accuracy=f"{correct / solved:.1%}", refresh=False)
         progress.update(1)
-        progress.set_postfix(accuracy=f"{correct / (progress.n - done):.1%}")
 
     try:
         return await run_problems(

@@ -7,6 +7,7 @@ def summary_table(rows: list[dict]) -> str:
     """One row per run: `rows` hold a `method` label and the metrics of `delegate.metrics.summarize`."""
     table = pd.DataFrame(
         {
+            "run": r.get("run_name", ""),
             "method": r["method"],
             "accuracy": f"{r['accuracy']:.1%} [{r['accuracy_ci_low']:.1%}, {r['accuracy_ci_high']:.1%}]",
             "avg_latency_s": f"{r['avg_latency_s']:.2f}",

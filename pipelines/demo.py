@@ -4,13 +4,11 @@ import asyncio
 import re
 import sys
 import time
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from delegate.config import register_schemas
+from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.metrics import ROLES
@@ -20,7 +18,6 @@ from delegate.scoring import extract_answer
 from delegate.strategies import get_strategy
 from delegate.strategies.observer import Observer
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # `key=value`, `+key=value`, `group@pkg=option`: everything else on the command line is the question.
 OVERRIDE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.@/-]*=")
 QUIT_WORDS = {"", "q", "quit", "exit"}
@@ -80,13 +77,11 @@ class TerminalView(Observer):
         self._line(self.style("FINAL ", "1;36") + f"{extract_answer(text)}")
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    register_schemas()
+def demo_config(overrides: list[str]) -> DictConfig:
     # The demo is about delegation: the router unless the command line picks another strategy.
     if not any(o.lstrip("+~").startswith("strategy=") for o in overrides):
         overrides = ["strategy=router", *overrides]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    return compose_config(overrides)
 
 
 def tally(cfg: DictConfig, metered: dict[str, MeteredModel], elapsed_s: float) -> str:
@@ -139,7 +134,7 @@ async def session(cfg: DictConfig, question: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     question, overrides = split_arguments(sys.argv[1:] if argv is None else argv)
     try:
-        cfg = compose_config(overrides)
+        cfg = demo_config(overrides)
         asyncio.run(session(cfg, question))
     except (ConfigError, HydraException) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,17 +8,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from delegate.config import register_schemas
+from delegate.config import CONFIG_DIR, register_schemas
 from delegate.errors import ConfigError, RunFailed
 from delegate.job import run_job
 
 register_schemas()
 
 # Absolute, so the console script finds conf/ wherever it is launched from.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     try:

@@ -49,7 +49,10 @@ class OpenAIModelConfig(ModelConfig):
     max_tokens: int = 1024
     temperature: float = 0.0
     timeout_s: float = 120.0
+    # Retries (429 honouring Retry-After, 5xx, timeouts) with exponential backoff and jitter, by the openai SDK.
     max_retries: int = 3
+    # Requests in flight to this endpoint at once; null = no limit beyond `concurrency`.
+    max_requests_in_flight: Optional[int] = None
 
 
 @dataclass
@@ -59,6 +62,10 @@ class TransformersModelConfig(ModelConfig):
     device: str = "auto"
     dtype: str = "auto"
     max_new_tokens: int = 512
+    # Concurrent calls are gathered into one left-padded generate: up to this many (1 = no batching) ...
+    max_batch_size: int = 8
+    # ... waiting at most this long for companions once the first call arrives.
+    batch_wait_ms: float = 20.0
     # For chat templates that ignore `tools`: appended to the system message, `{tools}` replaced by their JSON;
     # calls are then read back as Hermes <tool_call> blocks. Null: rely on the chat template.
     tool_prompt: Optional[str] = None

@@ -1,6 +1,8 @@
 """Backend for any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp) through the async SDK."""
 
+import asyncio
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import openai
@@ -23,6 +25,7 @@ class OpenAICompatibleModel:
             timeout=cfg.timeout_s,
             max_retries=cfg.max_retries,
         )
+        self._in_flight = asyncio.Semaphore(cfg.max_requests_in_flight) if cfg.max_requests_in_flight else None
 
     async def chat(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
@@ -37,6 +40,10 @@ class OpenAICompatibleModel:
         if tools:
             request["tools"] = tools
             request["tool_choice"] = "auto"
+        async with self._in_flight or nullcontext():
+            return await self._complete(request, on_text)
+
+    async def _complete(self, request: dict[str, Any], on_text: TextSink | None) -> ChatResponse:
         started_s = time.perf_counter()
         if on_text is None:
             completion = await self._client.chat.completions.create(**request)

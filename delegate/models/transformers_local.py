@@ -106,7 +106,17 @@ def _template_message(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "tool_calls": calls}
 
 
+@dataclass
+class _Pending:
+    """A prompt waiting to join a batch, and where its result goes."""
+
+    prompt_ids: list[int]
+    result: asyncio.Future
+
+
 class TransformersModel:
+    """Greedy chat on in-process weights; concurrent calls are gathered into one left-padded `generate`."""
+
     _call_ids = itertools.count()
 
     def __init__(self, cfg: TransformersModelConfig, role: str):
@@ -114,6 +124,8 @@ class TransformersModel:
         self.role = role
         # One generate at a time per model: CPU threads are already all in use by one call.
         self._generate_lock = asyncio.Lock()
+        self._pending: asyncio.Queue[_Pending] | None = None
+        self._batcher: asyncio.Task | None = None
 
     def _template_messages(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools) -> list[dict[str, Any]]:
         """Messages as this model's chat template can render them, tool calls and results included."""
@@ -128,46 +140,92 @@ class TransformersModel:
             return messages
         return inline_tools(messages, tools, self.cfg.tool_prompt)
 
-    def _generate(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token_text: TextSink | None
-    ) -> tuple[str, int, int]:
+    def _prompt_ids(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools) -> list[int]:
+        prompt = loaded.tokenizer.apply_chat_template(
+            self._template_messages(loaded, messages, tools), tools=tools, add_generation_prompt=True, tokenize=False
+        )
+        return loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def _generate_batch(self, prompts: list[list[int]], on_token_text: TextSink | None = None) -> list[tuple[str, int, int]]:
+        """(text, prompt tokens, completion tokens) per prompt, from one left-padded greedy `generate`."""
         import torch
         from transformers import TextStreamer
 
         loaded = load_model(self.cfg, self.role)
-        prompt = loaded.tokenizer.apply_chat_template(
-            self._template_messages(loaded, messages, tools), tools=tools, add_generation_prompt=True, tokenize=False
-        )
-        inputs = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.device)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
+        tokenizer = loaded.tokenizer
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        width = max(len(p) for p in prompts)
+        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=loaded.device)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=loaded.device)
         streamer = None
         if on_token_text is not None:
-            streamer = TextStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
             streamer.on_finalized_text = lambda text, stream_end=False: text and on_token_text(text)
         with torch.inference_mode():
             output = loaded.model.generate(
-                **inputs,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
                 do_sample=False,
                 max_new_tokens=self.cfg.max_new_tokens,
-                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+                pad_token_id=pad_id,
                 streamer=streamer,
             )
-        generated = output[0, prompt_tokens:]
-        text = loaded.tokenizer.decode(generated, skip_special_tokens=True)
-        return text, prompt_tokens, int(generated.shape[0])
+        eos_ids = loaded.model.generation_config.eos_token_id
+        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids]) | {tokenizer.eos_token_id}
+        results = []
+        for prompt, row in zip(prompts, output[:, width:].tolist()):
+            # A row that finished early is padded to the longest: count up to and including its first EOS.
+            length = next((i + 1 for i, token in enumerate(row) if token in eos_ids), len(row))
+            results.append((tokenizer.decode(row[:length], skip_special_tokens=True), len(prompt), length))
+        return results
+
+    async def _run_batches(self) -> None:
+        """Gather pending prompts (up to max_batch_size, waiting at most batch_wait_ms) and generate them together."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._pending.get()]
+            deadline = loop.time() + self.cfg.batch_wait_ms / 1000
+            while len(batch) < self.cfg.max_batch_size and (wait_s := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(self._pending.get(), wait_s))
+                except TimeoutError:
+                    break
+            try:
+                async with self._generate_lock:
+                    results = await asyncio.to_thread(self._generate_batch, [p.prompt_ids for p in batch])
+            except Exception as error:  # noqa: BLE001 - every caller in the batch gets the failure
+                for pending in batch:
+                    if not pending.result.done():
+                        pending.result.set_exception(error)
+                continue
+            for pending, result in zip(batch, results):
+                if not pending.result.done():
+                    pending.result.set_result(result)
+
+    async def _generate(self, prompt_ids: list[int], on_text: TextSink | None) -> tuple[str, int, int]:
+        if on_text is not None or self.cfg.max_batch_size <= 1:
+            on_token_text = None
+            if on_text is not None:
+                loop = asyncio.get_running_loop()
+                # generate runs in a worker thread; hand its text to the loop's thread, in order.
+                on_token_text = lambda text: loop.call_soon_threadsafe(on_text, text)  # noqa: E731
+            async with self._generate_lock:
+                [result] = await asyncio.to_thread(self._generate_batch, [prompt_ids], on_token_text)
+            return result
+        if self._batcher is None:
+            self._pending = asyncio.Queue()
+            self._batcher = asyncio.create_task(self._run_batches())
+        pending = _Pending(prompt_ids, asyncio.get_running_loop().create_future())
+        await self._pending.put(pending)
+        return await pending.result
 
     async def chat(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
     ) -> ChatResponse:
-        on_token_text = None
-        if on_text is not None:
-            loop = asyncio.get_running_loop()
-            # generate runs in a worker thread; hand its text to the loop's thread, in order.
-            on_token_text = lambda text: loop.call_soon_threadsafe(on_text, text)  # noqa: E731
-        async with self._generate_lock:
-            started_s = time.perf_counter()
-            text, prompt_tokens, completion_tokens = await asyncio.to_thread(self._generate, messages, tools, on_token_text)
-            latency_s = time.perf_counter() - started_s
+        started_s = time.perf_counter()
+        loaded = await asyncio.to_thread(load_model, self.cfg, self.role)
+        text, prompt_tokens, completion_tokens = await self._generate(self._prompt_ids(loaded, messages, tools), on_text)
+        latency_s = time.perf_counter() - started_s
         tool_calls: tuple = ()
         if tools:
             text, tool_calls = parse_tool_calls(text, id_prefix=f"call_{next(self._call_ids)}")
@@ -181,4 +239,7 @@ class TransformersModel:
         )
 
     async def aclose(self) -> None:
-        """Weights stay loaded for the next job in this process."""
+        """Stop the batcher; weights stay loaded for the next job in this process."""
+        if self._batcher is not None:
+            self._batcher.cancel()
+            self._batcher = None

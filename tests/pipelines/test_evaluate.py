@@ -126,6 +126,11 @@ def test_sweep_makes_one_run_per_job(tmp_path, scripted_server):
         ("llm", "1"), ("llm", "2"), ("slm", "1"), ("slm", "2")
     ]
     assert all(r.info.status == "FINISHED" for r in runs)
+    # One table for the whole sweep, a row per job.
+    [table] = list((tmp_path / "outputs" / "multirun").glob("*/*/sweep_summary.csv"))
+    rows = table.read_text().strip().splitlines()
+    assert len(rows) == 1 + 4
+    assert "Sweep summary" in done.stdout and done.stdout.count("-n2-s") >= 4
 
 
 def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):

@@ -411,8 +411,8 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
     # The seed draws both kinds of problem, so delegation_rate is neither 0 nor 1.
     assert 0 < sum(delegated) < 3
     assert [r["tool_calls"] for r in records] == [int(d) for d in delegated]
-    assert len(slm.requests) == sum(delegated)
-    assert len(llm.requests) == 3 + sum(delegated)
+    assert len(slm.requests) == sum(delegated), done.stderr[-3000:]
+    assert len(llm.requests) == 3 + sum(delegated), done.stderr[-3000:]
 
     metrics = run.data.metrics
     assert metrics["avg_llm_prompt_tokens"] == llm_log.total("prompt_tokens") / 3

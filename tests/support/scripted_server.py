@@ -139,6 +139,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
+    # Keep-alive for plain replies (they carry Content-Length), as real servers do: clients reuse connections.
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -200,7 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        # No Content-Length: the HTTP/1.0 connection closing marks the end of the stream.
+        # No Content-Length: closing the connection marks the end of the stream.
+        self.send_header("Connection", "close")
+        self.close_connection = True
         self.end_headers()
 
         def event(delta: dict, finish_reason: str | None = None) -> None:

@@ -1,0 +1,289 @@
+"""The response cache: SQLite round trip, what the key covers, and CachedModel in front of the scripted server."""
+
+import asyncio
+
+import openai
+import pytest
+from omegaconf import OmegaConf
+
+from delegate.config.schema import OpenAIModelConfig
+from delegate.models import build_model
+from delegate.models.base import ChatResponse, ToolCall
+from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
+from delegate.models.metered import MeteredModel, RoleUsage
+from delegate.models.openai_compatible import OpenAICompatibleModel
+from tests.support.scripted_server import Reply
+
+HELLO = [{"role": "user", "content": "What is 6*7?"}]
+TOOLS = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object", "properties": {}}}}]
+
+
+def scripted_cfg(base_url: str, **overrides) -> OpenAIModelConfig:
+    return OpenAIModelConfig(**{"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None} | overrides)
+
+
+def cached_model(base_url: str, cache: ResponseCache, **overrides):
+    """What a job builds for a role: build_model over the schema-typed config, behind `cache`."""
+    return build_model(OmegaConf.structured(scripted_cfg(base_url, **overrides)), "llm", cache)
+
+
+def chat_in_turn(model, *calls):
+    """Each (messages, tools) call in order on one event loop; the model is closed afterwards."""
+
+    async def go():
+        try:
+            return [await model.chat(messages, tools) for messages, tools in calls]
+        finally:
+            await model.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def cache(tmp_path):
+    opened = ResponseCache(tmp_path / "cache" / "responses.sqlite")
+    yield opened
+    opened.close()
+
+
+# ResponseCache
+
+
+def test_a_stored_response_survives_a_reopen_of_the_file(tmp_path):
+    path = tmp_path / "nested" / "dir" / "responses.sqlite"
+    response = ChatResponse(
+        text="Let me ask.\n\u00e9t\u00e9 \\boxed{42}",
+        prompt_tokens=123,
+        completion_tokens=45,
+        latency_s=1.625,
+        tool_calls=(ToolCall(id="call_1", name="ask", arguments='{"q": "2+2"}'), ToolCall(id="call_2", name="ask", arguments="{bad")),
+        finish_reason="tool_calls",
+    )
+    writer = ResponseCache(path)
+    writer.put("k1", response)
+    writer.close()
+
+    reader = ResponseCache(path)
+    try:
+        stored = reader.get("k1")
+        assert stored == response
+        assert isinstance(stored.tool_calls, tuple) and all(isinstance(c, ToolCall) for c in stored.tool_calls)
+        # Only CachedModel marks a reply as served from the cache.
+        assert stored.cache_hit is False
+        assert reader.get("k2") is None
+    finally:
+        reader.close()
+
+
+def test_put_replaces_the_reply_under_a_key(cache):
+    cache.put("k", ChatResponse(text="old", prompt_tokens=1, completion_tokens=1, latency_s=0.1))
+    cache.put("k", ChatResponse(text="new", prompt_tokens=2, completion_tokens=3, latency_s=0.2))
+    assert cache.get("k") == ChatResponse(text="new", prompt_tokens=2, completion_tokens=3, latency_s=0.2)
+
+
+# request_key
+
+
+def key_of(messages=HELLO, tools=None, **cfg) -> str:
+    return request_key(model_identity(scripted_cfg("http://127.0.0.1:9/v1", **cfg)), messages, tools)
+
+
+def test_the_same_request_has_the_same_key():
+    assert key_of() == key_of()
+    assert key_of(tools=TOOLS) == key_of(tools=[dict(t) for t in TOOLS])
+    # Key order in the identity does not matter.
+    identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
+    assert request_key(dict(reversed(identity.items())), HELLO, None) == request_key(identity, HELLO, None)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"messages": [{"role": "user", "content": "What is 6*8?"}]},
+        {"messages": [{"role": "system", "content": "Be brief."}, *HELLO]},
+        {"tools": TOOLS},
+        {"model": "another-model"},
+        {"base_url": "http://127.0.0.1:10/v1"},
+        {"temperature": 0.5},
+        {"max_tokens": 77},
+    ],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_the_key_changes_with_what_decides_the_reply(changed):
+    if "base_url" in changed:
+        other = request_key(model_identity(scripted_cfg(changed["base_url"])), HELLO, None)
+    else:
+        other = key_of(**changed)
+    assert other != key_of()
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"api_key_env": "SOME_OTHER_KEY"},
+        {"price_input_usd_per_1m": 2.5},
+        {"price_output_usd_per_1m": 10.0},
+        {"timeout_s": 5.0},
+        {"max_retries": 0},
+        {"max_requests_in_flight": 2},
+        {"name": "renamed"},
+    ],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_the_key_ignores_how_a_call_is_made_or_billed(changed):
+    assert key_of(**changed) == key_of()
+
+
+def test_only_temperature_zero_api_calls_are_deterministic():
+    assert is_deterministic(scripted_cfg("http://x/v1"))
+    assert not is_deterministic(scripted_cfg("http://x/v1", temperature=0.7))
+
+
+def test_the_api_key_never_reaches_the_cache_file(tmp_path, scripted_server, monkeypatch):
+    monkeypatch.setenv("DELEGATE_TEST_CACHE_KEY", "sk-secret-xyz")
+    scripted_server.push(Reply(content="\\boxed{42}"))
+    path = tmp_path / "responses.sqlite"
+    cache = ResponseCache(path)
+    model = cached_model(scripted_server.base_url, cache, api_key_env="DELEGATE_TEST_CACHE_KEY")
+    assert isinstance(model, CachedModel)
+    [response] = chat_in_turn(model, (HELLO, None))
+    cache.close()
+    assert response.text == "\\boxed{42}"
+    # The key was really in play: the server received it.
+    assert scripted_server.headers[0]["authorization"] == "Bearer sk-secret-xyz"
+    files = sorted(path.parent.glob("responses.sqlite*"))
+    assert path in files
+    contents = b"".join(f.read_bytes() for f in files)
+    assert b"\\\\boxed{42}" in contents  # the reply is there, as JSON text
+    assert b"sk-secret-xyz" not in contents
+
+
+# CachedModel
+
+
+def test_a_repeated_call_is_answered_from_the_cache(cache, scripted_server):
+    scripted_server.push(Reply(content="\\boxed{42}", prompt_tokens=31, completion_tokens=7, delay_s=0.2))
+    model = cached_model(scripted_server.base_url, cache)
+    assert isinstance(model, CachedModel)
+    first, second = chat_in_turn(model, (HELLO, None), (HELLO, None))
+    assert len(scripted_server.requests) == 1
+    assert first.cache_hit is False
+    assert second.cache_hit is True
+    assert (second.text, second.prompt_tokens, second.completion_tokens) == ("\\boxed{42}", 31, 7)
+    # The latency is what the call cost when it was made, not the time of the lookup.
+    assert second.latency_s == first.latency_s >= 0.2
+
+
+def test_the_cache_outlives_the_model_and_ignores_key_and_name(tmp_path, scripted_server, monkeypatch):
+    monkeypatch.setenv("DELEGATE_TEST_CACHE_KEY", "sk-one")
+    scripted_server.push(Reply(content="once", tool_calls=[{"name": "ask", "arguments": '{"q": "1"}'}]))
+    path = tmp_path / "responses.sqlite"
+    first_cache = ResponseCache(path)
+    [made] = chat_in_turn(cached_model(scripted_server.base_url, first_cache, api_key_env="DELEGATE_TEST_CACHE_KEY"), (HELLO, TOOLS))
+    first_cache.close()
+
+    second_cache = ResponseCache(path)
+    try:
+        model = cached_model(scripted_server.base_url, second_cache, name="renamed", max_retries=0, price_input_usd_per_1m=3.0)
+        [replayed] = chat_in_turn(model, (HELLO, TOOLS))
+    finally:
+        second_cache.close()
+    assert len(scripted_server.requests) == 1
+    assert replayed.cache_hit is True
+    assert replayed.tool_calls == made.tool_calls and replayed.tool_calls[0].arguments == '{"q": "1"}'
+    assert replayed.finish_reason == made.finish_reason == "tool_calls"
+
+
+def test_a_different_request_misses(cache, scripted_server):
+    scripted_server.push(Reply(content="a"), Reply(content="b"), Reply(content="c"))
+    model = cached_model(scripted_server.base_url, cache)
+    other = [{"role": "user", "content": "What is 6*8?"}]
+    first, second, third = chat_in_turn(model, (HELLO, None), (other, None), (HELLO, TOOLS))
+    assert [r.text for r in (first, second, third)] == ["a", "b", "c"]
+    assert not any(r.cache_hit for r in (first, second, third))
+    assert len(scripted_server.requests) == 3
+
+
+def test_a_different_endpoint_or_generation_setting_misses(cache, scripted_server):
+    scripted_server.default = Reply(content="fresh")
+    chat_in_turn(cached_model(scripted_server.base_url, cache), (HELLO, None))
+    chat_in_turn(cached_model(scripted_server.base_url, cache, max_tokens=77), (HELLO, None))
+    chat_in_turn(cached_model(scripted_server.base_url, cache, model="other"), (HELLO, None))
+    assert len(scripted_server.requests) == 3
+
+
+def test_sampled_calls_are_not_cached(cache, scripted_server):
+    scripted_server.push(Reply(content="one"), Reply(content="two"))
+    model = cached_model(scripted_server.base_url, cache, temperature=0.7)
+    assert isinstance(model, OpenAICompatibleModel)
+    first, second = chat_in_turn(model, (HELLO, None), (HELLO, None))
+    assert (first.text, second.text) == ("one", "two")
+    assert len(scripted_server.requests) == 2
+    # Nor stored for a later deterministic model to find.
+    scripted_server.push(Reply(content="three"))
+    [greedy] = chat_in_turn(cached_model(scripted_server.base_url, cache), (HELLO, None))
+    assert (greedy.text, greedy.cache_hit) == ("three", False)
+
+
+def test_a_failed_call_is_not_cached(cache, scripted_server):
+    scripted_server.push(Reply(status=500, content="down"), Reply(content="\\boxed{1}"))
+
+    with pytest.raises(openai.InternalServerError):
+        chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None))
+    [response] = chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None))
+    assert (response.text, response.cache_hit) == ("\\boxed{1}", False)
+    assert len(scripted_server.requests) == 2
+
+
+def test_a_hit_streams_the_stored_text_to_the_sink(cache, scripted_server):
+    scripted_server.push(Reply(content="streamed \\boxed{7}"))
+    model = cached_model(scripted_server.base_url, cache)
+    pieces: list[list[str]] = [[], []]
+
+    async def go():
+        try:
+            for sink in pieces:
+                await model.chat(HELLO, None, sink.append)
+        finally:
+            await model.aclose()
+
+    asyncio.run(go())
+    assert len(scripted_server.requests) == 1
+    assert "".join(pieces[0]) == "".join(pieces[1]) == "streamed \\boxed{7}"
+
+
+# RoleUsage
+
+
+def test_cache_hits_are_counted_and_priced_apart():
+    usage = RoleUsage()
+    usage.add(ChatResponse(text="", prompt_tokens=100, completion_tokens=10, latency_s=1.0))
+    usage.add(ChatResponse(text="", prompt_tokens=200, completion_tokens=20, latency_s=2.0, cache_hit=True))
+    usage.add(ChatResponse(text="", prompt_tokens=300, completion_tokens=30, latency_s=3.0, cache_hit=True))
+    assert (usage.calls, usage.cache_hits) == (3, 2)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (600, 60)
+    assert (usage.cached_prompt_tokens, usage.cached_completion_tokens) == (500, 50)
+    assert usage.latency_s == pytest.approx(6.0)
+    # cost_usd is what the calls cost when made (hits included); cache_saved_usd is the hits' share of it.
+    assert usage.cost_usd(2.5, 10.0) == pytest.approx((600 * 2.5 + 60 * 10.0) / 1e6)
+    assert usage.cache_saved_usd(2.5, 10.0) == pytest.approx((500 * 2.5 + 50 * 10.0) / 1e6)
+    assert usage.as_dict()["tokens"] == 660
+    assert RoleUsage().cache_saved_usd(2.5, 10.0) == 0
+
+
+def test_metered_model_over_the_cache_counts_the_hit(cache, scripted_server):
+    scripted_server.push(Reply(content="x", prompt_tokens=40, completion_tokens=4))
+    metered = MeteredModel(cached_model(scripted_server.base_url, cache), "llm")
+
+    async def go():
+        try:
+            await metered.chat(HELLO)
+            await metered.chat(HELLO)
+        finally:
+            await metered._model.aclose()
+
+    asyncio.run(go())
+    usage = metered.usage
+    assert (usage.calls, usage.cache_hits, usage.prompt_tokens, usage.cached_prompt_tokens) == (2, 1, 80, 40)
+    assert usage.cost_usd(1.0, 1.0) == pytest.approx(88 / 1e6)
+    assert usage.cache_saved_usd(1.0, 1.0) == pytest.approx(44 / 1e6)
