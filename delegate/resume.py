@@ -13,8 +13,8 @@ from delegate.tracking.mlflow_run import Store, flatten
 
 RUN_INFO_FILE = "run_info.json"
 OUTPUT_DIR_TAG = "delegate.output_dir"
-# Settings that may differ between the interrupted job and the one that continues it.
-MAY_DIFFER = {"resume"}
+# Settings that may differ between the interrupted job and the one that continues it: none changes a result.
+MAY_DIFFER = ("resume", "concurrency", "cache", "tracking.traces")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
     """One record per problem id; a line cut short by a kill is dropped (and the file mended so appends stay valid)."""
     if not samples_path.exists():
         return []
-    lines = samples_path.read_text(encoding="utf-8").splitlines()
+    text = samples_path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     records: dict[int, dict[str, Any]] = {}
     kept: list[str] = []
     for line in lines:
@@ -43,7 +44,8 @@ def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
         if record["id"] not in records:
             records[record["id"]] = record
             kept.append(line)
-    if len(kept) != len(lines):
+    # Also mend a last record that lost its newline, or the next append would join it.
+    if len(kept) != len(lines) or (text and not text.endswith("\n")):
         samples_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
     return list(records.values())
 
@@ -51,7 +53,11 @@ def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
 def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
     before = flatten(OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True))
-    return sorted(k for k in before.keys() | now.keys() if k.split(".")[0] not in MAY_DIFFER and before.get(k) != now.get(k))
+    return sorted(
+        key
+        for key in before.keys() | now.keys()
+        if before.get(key) != now.get(key) and not any(key == m or key.startswith(f"{m}.") for m in MAY_DIFFER)
+    )
 
 
 def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConfig) -> PreviousRun:

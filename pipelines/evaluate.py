@@ -20,6 +20,10 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     try:
         summary = run_job(cfg, Path(hydra.utils.get_original_cwd()), Path(hydra_cfg.runtime.output_dir))
+    except KeyboardInterrupt:
+        # Every finished problem is already in samples.jsonl; the MLflow run is marked KILLED.
+        print(f"interrupted; continue with: delegate-eval <same overrides> resume={cfg.resume or hydra_cfg.runtime.output_dir}", file=sys.stderr)
+        sys.exit(130)
     except (ConfigError, RunFailed) as error:
         # A user-fixable problem: one line, no traceback. In a sweep the other jobs still run.
         print(f"error: {error}", file=sys.stderr)

@@ -70,10 +70,6 @@ def test_a_missing_file_means_nothing_finished(tmp_path):
     assert not path.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a complete last record without its newline is kept as is, so the next append joins it on one line",
-)
 def test_a_whole_last_record_without_its_newline_still_takes_appends(tmp_path):
     # A kill between the record's closing brace and its newline (a large record is written in several pieces).
     path = tmp_path / "samples.jsonl"

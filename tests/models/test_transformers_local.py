@@ -55,3 +55,55 @@ def test_smollm2_generates_greedily_with_tokenizer_counts():
 def test_weights_load_once_per_process():
     cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=4)
     assert load_model(cfg, "llm") is load_model(TransformersModelConfig(**SMOLLM2, max_new_tokens=99), "slm")
+
+
+class CountingBatches(TransformersModel):
+    """Records the size of every generate call, to see that concurrent calls really were batched."""
+
+    def __init__(self, cfg, role):
+        super().__init__(cfg, role)
+        self.batch_sizes: list[int] = []
+
+    def _generate_batch(self, prompts, on_token_text=None):
+        self.batch_sizes.append(len(prompts))
+        return super()._generate_batch(prompts, on_token_text)
+
+
+QUESTIONS = ["What is 6 times 8?", "A box holds 12 eggs. How many eggs are in 5 boxes?", "What is 100 minus 37?"]
+
+
+def ask_all(cfg: TransformersModelConfig) -> tuple[list, list[int]]:
+    async def gather():
+        model = CountingBatches(cfg, role="slm")
+        try:
+            replies = await asyncio.gather(*(model.chat([{"role": "user", "content": q}]) for q in QUESTIONS))
+        finally:
+            await model.aclose()
+        return replies, model.batch_sizes
+
+    return asyncio.run(gather())
+
+
+@pytest.mark.slow
+def test_batched_greedy_answers_equal_unbatched_ones():
+    unbatched, unbatched_sizes = ask_all(TransformersModelConfig(**SMOLLM2, max_new_tokens=24, max_batch_size=1))
+    batched, batched_sizes = ask_all(TransformersModelConfig(**SMOLLM2, max_new_tokens=24, max_batch_size=8, batch_wait_ms=200))
+    assert unbatched_sizes == [1, 1, 1]
+    assert batched_sizes == [3]
+    for alone, together in zip(unbatched, batched):
+        assert together.text == alone.text
+        assert (together.prompt_tokens, together.completion_tokens) == (alone.prompt_tokens, alone.completion_tokens)
+
+
+@pytest.mark.slow
+def test_streaming_sends_the_same_text_as_it_is_generated():
+    cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=12)
+    pieces: list[str] = []
+
+    async def stream():
+        model = TransformersModel(cfg, role="slm")
+        return await model.chat([{"role": "user", "content": "What is 2 plus 2?"}], on_text=pieces.append)
+
+    reply = asyncio.run(stream())
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == reply.text.strip()

@@ -199,8 +199,11 @@ def check_resumed(cwd: Path, server: ScriptedServer, samples: Path, run_id: str,
 
 def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_server, uninterrupted):
     samples, process = interrupt(tmp_path, scripted_server, signal.SIGINT)
-    # Ended by the interrupt (Python re-raises SIGINT on an uncaught KeyboardInterrupt; 130 if a handler exits).
-    assert process.returncode in (-signal.SIGINT, 128 + signal.SIGINT), (tmp_path / "interrupted.log").read_text()[-3000:]
+    # Ended by the interrupt with one line that says how to continue, and no traceback.
+    log = (tmp_path / "interrupted.log").read_text()
+    assert process.returncode == 128 + signal.SIGINT, log[-3000:]
+    assert "interrupted; continue with: delegate-eval <same overrides> resume=" in log
+    assert "Traceback" not in log
     client, [run] = runs_in(tmp_path)
     assert run.info.status == "KILLED"
     assert "n_samples" not in run.data.metrics

@@ -374,11 +374,13 @@ class UsageLog:
 
 
 def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
+    # Loaded here, once: loading in two server threads at once can fail (a tqdm race), and the SDK would retry.
+    golds = sample_golds()
     llm_log, slm_log = UsageLog(), UsageLog()
 
     def llm_responder(body: dict) -> Reply:
         # messages[1] is the problem; even golds are delegated, odd ones answered directly.
-        gold = sample_golds()[body["messages"][1]["content"]]
+        gold = golds[body["messages"][1]["content"]]
         if body["messages"][-1]["role"] == "user" and int(gold) % 2 == 0:
             call = ask(f"What is {gold} + 0?")
             return llm_log.keep(Reply(tool_calls=[call], prompt_tokens=100 + len(gold), completion_tokens=int(gold) % 7 + 3))
