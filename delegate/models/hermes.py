@@ -5,7 +5,8 @@ import re
 
 from delegate.models.base import ToolCall
 
-TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+# A block ends at its closing tag, at the next opening tag (an unclosed block), or at the end (cut-off generation).
+TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|(?=<tool_call>)|$)", re.DOTALL)
 # The name of a call whose block is not valid JSON: the caller answers it with an error, like any unknown tool.
 MALFORMED_CALL_NAME = "<malformed tool call>"
 

@@ -108,7 +108,7 @@ class RouterAttempt:
             .replace("{last_sentence}", last_sentence(slm_text))
         )
 
-    async def delegate(self, call: ToolCall) -> str:
+    async def delegate(self, call: ToolCall) -> dict[str, Any]:
         """Answer one tool call: the SLM's result, or an error the LLM can act on. Never raises for the model's mistakes."""
         with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
             question, event, result = read_question(call, self.cfg.tool)
@@ -132,13 +132,16 @@ class RouterAttempt:
                         "slm_cache_hit": slm_response.cache_hit,
                     }
                 entry["question"] = question
-            if event is not None:
-                self.events[event] += 1
-            self.delegations.append(entry | {"result": result, "error": event})
             live.set_outputs(result)
             live.set_attributes({"error": event or ""})
         self.observer.tool_result(call.id, result)
-        return result
+        return entry | {"result": result, "error": event}
+
+    def refuse(self, call: ToolCall) -> dict[str, Any]:
+        """A call past `max_tool_calls`: answered with an error, never sent to the SLM."""
+        result = f"Error: the limit of {self.cfg.max_tool_calls} tool calls is reached; answer now."
+        self.observer.tool_result(call.id, result)
+        return {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments, "result": result, "error": "over_limit"}
 
     async def run(self, question: str) -> Attempt:
         messages = render_messages(self.cfg.llm_prompt, question)
@@ -153,15 +156,12 @@ class RouterAttempt:
             budget = max(0, self.cfg.max_tool_calls - tool_calls)
             allowed, refused = response.tool_calls[:budget], response.tool_calls[budget:]
             # Several calls in one turn run concurrently; their answers go back in the LLM's order.
-            results = list(await asyncio.gather(*(self.delegate(call) for call in allowed)))
-            for call in refused:
-                self.events["over_limit"] += 1
-                results.append(f"Error: the limit of {self.cfg.max_tool_calls} tool calls is reached; answer now.")
+            entries = [*await asyncio.gather(*(self.delegate(call) for call in allowed)), *map(self.refuse, refused)]
+            # Recorded in the LLM's order, like the tool messages, whatever order the SLM finished in.
+            self.delegations.extend(entries)
+            self.events.update(entry["error"] for entry in entries if entry["error"])
             tool_calls += len(response.tool_calls)
-            messages.extend(
-                {"role": "tool", "tool_call_id": call.id, "content": result}
-                for call, result in zip(response.tool_calls, results)
-            )
+            messages.extend({"role": "tool", "tool_call_id": e["tool_call_id"], "content": e["result"]} for e in entries)
             if tool_calls >= self.cfg.max_tool_calls:
                 break
         # Out of rounds or tool budget: one last turn, without tools, for the final answer.

@@ -22,6 +22,7 @@ def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterat
     from mlflow.entities.trace_location import MlflowExperimentLocation
 
     global _destination
+    previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.tracing.set_destination(MlflowExperimentLocation(experiment_id))
     _destination = {"run_id": run_id}
@@ -30,6 +31,9 @@ def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterat
     finally:
         _destination = None
         mlflow.flush_trace_async_logging()
+        # Leave no process-wide MLflow state behind for the next job (a sweep runs jobs in one process).
+        mlflow.tracing.reset()
+        mlflow.set_tracking_uri(previous_uri)
 
 
 @contextmanager

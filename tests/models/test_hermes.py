@@ -107,3 +107,9 @@ def test_well_formed_call_gives_the_router_its_question():
         '<tool_call>{"name": "ask_math_assistant", "arguments": {"question": "  What is 6*8? "}}</tool_call>'
     )
     assert read_question(call, TOOL) == ("What is 6*8?", None, None)
+
+
+def test_an_unclosed_block_ends_at_the_next_one():
+    text = '<tool_call>{"name": "a"}\n<tool_call>{"name": "b", "arguments": {}}</tool_call>'
+    _, calls = parse_tool_calls(text)
+    assert [c.name for c in calls] == ["a", "b"]

@@ -33,10 +33,13 @@ def runs_in(cwd: Path, experiment: str = "delegate-gsm8k"):
     return client, client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"])
 
 
+# Loaded once, here: loading from several server threads at once races inside `datasets`.
+GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+
+
 def answer_half_right(request: dict) -> Reply:
     """Right for even golds, wrong for odd ones; usage that differs per request, so sums are checkable."""
-    problems = load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
-    gold = {p.question: p.gold for p in problems}[request["messages"][-1]["content"]]
+    gold = GOLD_BY_QUESTION[request["messages"][-1]["content"]]
     answer = gold if int(gold) % 2 == 0 else "-1"
     return Reply(content=f"So the total is \\boxed{{{answer}}}.", prompt_tokens=len(gold) + 40, completion_tokens=int(gold) % 7 + 3)
 

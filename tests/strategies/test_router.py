@@ -322,6 +322,10 @@ def test_calls_over_the_limit_in_one_turn_are_refused(llm, slm):
     assert len(llm.requests) == 2
     assert_forced_final(llm, cfg)
     assert len([d for d in record["delegations"] if "slm_output" in d]) == 2
+    # One delegation entry per tool call, in the LLM's order, the refused one included.
+    assert [(d["tool_call_id"], d["error"]) for d in record["delegations"]] == [
+        ("call_1", None), ("call_2", None), ("call_3", "over_limit")
+    ]
     # tool_calls counts every call the LLM asked for, the refused one included.
     assert record["tool_calls"] == 3
     assert record["correct"]
