@@ -36,7 +36,7 @@ test: setup-test
 
 # Speed figures (JSON) measured on this machine: see scripts/benchmark.py.
 bench: setup-test
-	$(OFFLINE) TQDM_DISABLE=1 $(PY) -m scripts.benchmark $(ARGS)
+	@$(OFFLINE) TQDM_DISABLE=1 $(PY) -m scripts.benchmark $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs mlflow.db mlartifacts

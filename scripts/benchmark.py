@@ -15,11 +15,13 @@
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import multiprocessing
+import sqlite3
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -67,7 +69,7 @@ def _serve(responder, port_queue, stop, request_count) -> None:
     server.stop()
 
 
-@contextmanager
+@contextlib.contextmanager
 def server_process(responder):
     """A scripted server in its own process, so its work does not share this process's interpreter lock."""
     context = multiprocessing.get_context("spawn")
@@ -162,9 +164,12 @@ def measure_overhead(data_path: Path, workdir: Path, *extra: str) -> dict:
         workdir.mkdir(parents=True, exist_ok=True)
         output_dir = workdir / "run"
         started_s = time.perf_counter()
-        summary = run_job(cfg, workdir, output_dir)
+        with contextlib.redirect_stdout(io.StringIO()):  # the job's summary table; this script prints JSON only
+            summary = run_job(cfg, workdir, output_dir)
         elapsed_s = time.perf_counter() - started_s
-    return {"n": int(summary["n_samples"]), "elapsed_s": elapsed_s}
+    with sqlite3.connect(workdir / "mlflow.db") as db:
+        traces = db.execute("SELECT COUNT(*) FROM trace_info").fetchone()[0]
+    return {"n": int(summary["n_samples"]), "elapsed_s": elapsed_s, "traces": traces}
 
 
 def measure_overheads(data_path: Path, workdir: Path) -> dict:
@@ -175,7 +180,7 @@ def measure_overheads(data_path: Path, workdir: Path) -> dict:
         "overhead_ms_per_problem": 1000 * traced["elapsed_s"] / traced["n"],
         "overhead_ms_per_problem_traces_off": 1000 * untraced["elapsed_s"] / untraced["n"],
         "details": {
-            "overhead_problems": traced["n"], "overhead_job_s": traced["elapsed_s"],
+            "overhead_problems": traced["n"], "overhead_job_s": traced["elapsed_s"], "overhead_traces_logged": traced["traces"],
             "overhead_job_traces_off_s": untraced["elapsed_s"],
         },
     }

@@ -1,7 +1,11 @@
 """MLflow traces: one per problem, with CHAT_MODEL spans for model calls and TOOL spans for delegations."""
 
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+# MLflow's export queue holds 1,000 traces by default and silently drops the rest when a fast job outruns it.
+TRACE_QUEUE_SIZE = 1_000_000
 
 # Set by `enable_traces` for the job's duration; while None, spans cost nothing.
 _destination: dict[str, str] | None = None
@@ -22,6 +26,7 @@ def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterat
     from mlflow.entities.trace_location import MlflowExperimentLocation
 
     global _destination
+    os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", str(TRACE_QUEUE_SIZE))
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.tracing.set_destination(MlflowExperimentLocation(experiment_id))
