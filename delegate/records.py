@@ -21,7 +21,3 @@ class SampleWriter:
     def close(self) -> None:
         self._file.close()
 
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]

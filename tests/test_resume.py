@@ -8,9 +8,14 @@ from omegaconf import OmegaConf
 
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.records import SampleWriter, read_records
+from delegate.records import SampleWriter
 from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, read_finished_records, write_run_info
 from delegate.tracking.mlflow_run import connect_store
+
+
+def every_line(path: Path) -> list[dict]:
+    """Strict: every line must be one JSON record (two records joined on a line fail here)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def record(problem_id: int, **fields) -> dict:
@@ -36,7 +41,7 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_file_mended(tmp_path):
     writer = SampleWriter(path)
     writer.write(record(5))
     writer.close()
-    assert read_records(path) == [record(3), record(1), record(7), record(5)]
+    assert every_line(path) == [record(3), record(1), record(7), record(5)]
 
 
 def test_blank_and_broken_lines_in_the_middle_are_dropped_too(tmp_path):
@@ -51,7 +56,7 @@ def test_a_duplicate_id_keeps_the_first_record(tmp_path):
     path.write_text(jsonl(record(1, correct=False), record(2), record(1, correct=True)), encoding="utf-8")
     records = read_finished_records(path)
     assert records == [record(1, correct=False), record(2)]
-    assert read_records(path) == records
+    assert every_line(path) == records
 
 
 def test_a_clean_file_is_left_as_it_is(tmp_path):
@@ -78,7 +83,7 @@ def test_a_whole_last_record_without_its_newline_still_takes_appends(tmp_path):
     writer = SampleWriter(path)
     writer.write(record(3))
     writer.close()
-    assert [r["id"] for r in read_records(path)] == [1, 2, 3]
+    assert [r["id"] for r in every_line(path)] == [1, 2, 3]
 
 
 # find_previous_run

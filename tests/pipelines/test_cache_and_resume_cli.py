@@ -3,18 +3,16 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
+from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
 from tests.support.scripted_server import Reply, ScriptedServer
 
-DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 # Metrics that depend on the answers and their usage only, never on timing or on where the answers came from.
 DETERMINISTIC_METRICS = {
@@ -48,21 +46,6 @@ def llm_job(server: ScriptedServer, *extra: str) -> list[str]:
     ]
 
 
-def run_cli(cwd: Path, *overrides: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DELEGATE_EVAL), *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
-
-
-def runs_in(cwd: Path):
-    client = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
-    experiment = client.get_experiment_by_name("delegate-gsm8k")
-    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-
-
-def logged_records(client: MlflowClient, run, into: Path) -> list[dict]:
-    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(into / run.info.run_id))
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
-
-
 def question_of(request: dict) -> str:
     return request["messages"][-1]["content"]
 
@@ -74,16 +57,16 @@ def test_a_repeated_job_is_answered_from_the_cache(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right())
     job = llm_job(scripted_server, "samples=6", f"cache.path={tmp_path}/cache.sqlite")
 
-    first = run_cli(tmp_path, *job)
+    first = run_eval(tmp_path, *job)
     assert first.returncode == 0, first.stderr[-3000:]
     assert len(scripted_server.requests) == 6
-    second = run_cli(tmp_path, *job)
+    second = run_eval(tmp_path, *job)
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(scripted_server.requests) == 6
     assert (tmp_path / "cache.sqlite").is_file()
     assert not (tmp_path / ".cache").exists()
 
-    client, (made, replayed) = runs_in(tmp_path)
+    client, (made, replayed) = mlflow_runs(tmp_path)
     assert made.info.status == replayed.info.status == "FINISHED"
     assert set(made.data.metrics) == set(replayed.data.metrics) >= DETERMINISTIC_METRICS | TIMING_METRICS | CACHE_METRICS
     for name in set(made.data.metrics) - TIMING_METRICS - CACHE_METRICS:
@@ -109,10 +92,10 @@ def test_a_repeated_job_is_answered_from_the_cache(tmp_path, scripted_server):
         assert record["cache_saved_usd"] == pytest.approx(record["cost_usd"]) and record["cost_usd"] > 0
         assert before["cache_saved_usd"] == 0
 
-    uncached = run_cli(tmp_path, *job, "cache.enabled=false")
+    uncached = run_eval(tmp_path, *job, "cache.enabled=false")
     assert uncached.returncode == 0, uncached.stderr[-3000:]
     assert len(scripted_server.requests) == 12
-    _, runs = runs_in(tmp_path)
+    _, runs = mlflow_runs(tmp_path)
     assert runs[2].data.metrics["cache_hit_rate"] == 0
     assert runs[2].data.metrics["cost_usd"] == pytest.approx(made.data.metrics["cost_usd"])
 
@@ -127,9 +110,9 @@ def uninterrupted(tmp_path_factory):
     """The metrics and record ids of the same job run to the end in one go."""
     cwd = tmp_path_factory.mktemp("uninterrupted")
     with ScriptedServer(answer_half_right()) as server:
-        done = run_cli(cwd, *llm_job(server, *RESUMABLE))
+        done = run_eval(cwd, *llm_job(server, *RESUMABLE))
     assert done.returncode == 0, done.stderr[-3000:]
-    client, [run] = runs_in(cwd)
+    client, [run] = mlflow_runs(cwd)
     return run.data.metrics, sorted(r["id"] for r in logged_records(client, run, cwd / "download"))
 
 
@@ -170,11 +153,11 @@ def finished_before(samples: Path) -> list[dict]:
 
 def check_resumed(cwd: Path, server: ScriptedServer, samples: Path, run_id: str, before: list[dict], resume: str, uninterrupted):
     requests_before = len(server.requests)
-    done = run_cli(cwd, *llm_job(server, *RESUMABLE), f"resume={resume}")
+    done = run_eval(cwd, *llm_job(server, *RESUMABLE), f"resume={resume}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {samples.parent}: {len(before)} problems finished, {8 - len(before)} to go" in done.stdout
 
-    client, [run] = runs_in(cwd)
+    client, [run] = mlflow_runs(cwd)
     assert run.info.run_id == run_id
     assert run.info.status == "FINISHED"
     # One samples.jsonl: the resumed job wrote into the interrupted job's folder.
@@ -204,7 +187,7 @@ def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_
     assert process.returncode == 128 + signal.SIGINT, log[-3000:]
     assert "interrupted; continue with: delegate-eval <same overrides> resume=" in log
     assert "Traceback" not in log
-    client, [run] = runs_in(tmp_path)
+    client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "KILLED"
     assert "n_samples" not in run.data.metrics
     before = finished_before(samples)
@@ -223,7 +206,7 @@ def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_
 def test_a_job_killed_outright_resumes_from_its_run_id(tmp_path, scripted_server, uninterrupted):
     samples, process = interrupt(tmp_path, scripted_server, signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
-    _, [run] = runs_in(tmp_path)
+    _, [run] = mlflow_runs(tmp_path)
     # Nothing could end the run: it stays RUNNING until resumed.
     assert run.info.status == "RUNNING"
     before = finished_before(samples)
@@ -237,11 +220,11 @@ def test_a_job_killed_outright_resumes_from_its_run_id(tmp_path, scripted_server
 def test_resuming_with_a_changed_override_is_refused(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right())
     job = llm_job(scripted_server, "samples=2", "cache.enabled=false")
-    assert run_cli(tmp_path, *job).returncode == 0
+    assert run_eval(tmp_path, *job).returncode == 0
     [samples] = tmp_path.glob("outputs/**/samples.jsonl")
     before = samples.read_text(encoding="utf-8")
 
-    refused = run_cli(tmp_path, *job, "seed=99", f"resume={samples.parent}")
+    refused = run_eval(tmp_path, *job, "seed=99", f"resume={samples.parent}")
     assert refused.returncode == 2
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error: resume=")]
     assert len(errors) == 1, refused.stderr[-3000:]
@@ -249,5 +232,5 @@ def test_resuming_with_a_changed_override_is_refused(tmp_path, scripted_server):
     assert "Traceback" not in refused.stderr
     assert len(scripted_server.requests) == 2
     assert samples.read_text(encoding="utf-8") == before
-    _, [run] = runs_in(tmp_path)
+    _, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FINISHED"

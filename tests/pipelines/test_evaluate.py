@@ -1,6 +1,5 @@
 """`delegate-eval` end to end in a subprocess: real Hydra, real models or the scripted server, a real SQLite MLflow store."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from mlflow import MlflowClient
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
+from tests.support.cli import logged_records, mlflow_runs, run_eval
 from tests.support.scripted_server import Reply
 
 METRICS = {
@@ -18,19 +18,6 @@ METRICS = {
     "avg_slm_prompt_tokens", "avg_slm_completion_tokens", "avg_slm_tokens",
     "avg_tool_calls", "avg_slm_latency_s", "cost_usd", "n_samples", "n_errors",
 }
-DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
-
-
-def run_cli(cwd: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(DELEGATE_EVAL), *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout_s
-    )
-
-
-def runs_in(cwd: Path, experiment: str = "delegate-gsm8k"):
-    client = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
-    found = client.get_experiment_by_name(experiment)
-    return client, client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"])
 
 
 # Loaded once, here: loading from several server threads at once races inside `datasets`.
@@ -53,8 +40,7 @@ def check_run_artifacts(client: MlflowClient, run, n: int, tmp_path: Path) -> li
     assert {"samples.jsonl", "summary.json", ".hydra"} <= artifacts
     hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, ".hydra")}
     assert {".hydra/config.yaml", ".hydra/overrides.yaml"} <= hydra_files
-    records_path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
-    records = [json.loads(line) for line in Path(records_path).read_text().splitlines()]
+    records = logged_records(client, run, tmp_path / "download")
     assert len(records) == n
     assert len({r["id"] for r in records}) == n
     return records
@@ -62,9 +48,9 @@ def check_run_artifacts(client: MlflowClient, run, n: int, tmp_path: Path) -> li
 
 @pytest.mark.slow
 def test_offline_slm_job_on_smollm2(tmp_path):
-    done = run_cli(tmp_path, "experiment=local", "strategy=slm", "samples=3")
+    done = run_eval(tmp_path, "experiment=local", "strategy=slm", "samples=3")
     assert done.returncode == 0, done.stderr[-3000:]
-    client, runs = runs_in(tmp_path)
+    client, runs = mlflow_runs(tmp_path)
     assert len(runs) == 1
     run = runs[0]
     assert run.info.run_name == "slm-smollm2-135m-n3-s123"
@@ -79,12 +65,12 @@ def test_offline_slm_job_on_smollm2(tmp_path):
 
 def test_llm_job_against_scripted_server_accounts_exactly(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
-    done = run_cli(
+    done = run_eval(
         tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
         "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=6", "seed=7",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    client, [run] = runs_in(tmp_path)
+    client, [run] = mlflow_runs(tmp_path)
     records = check_run_artifacts(client, run, 6, tmp_path)
     golds = [r["gold"] for r in records]
     expected_prompt = [len(g) + 40 for g in golds]
@@ -107,24 +93,23 @@ def test_same_seed_draws_the_same_problems(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
     common = ["experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "samples=5"]
     for seed in ("1", "1", "2"):
-        assert run_cli(tmp_path, *common, f"seed={seed}").returncode == 0
-    client, runs = runs_in(tmp_path)
+        assert run_eval(tmp_path, *common, f"seed={seed}").returncode == 0
+    client, runs = mlflow_runs(tmp_path)
     ids = []
     for run in runs:
-        path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / run.info.run_id))
-        ids.append(sorted(json.loads(line)["id"] for line in Path(path).read_text().splitlines()))
+        ids.append(sorted(r["id"] for r in logged_records(client, run, tmp_path)))
     assert ids[0] == ids[1] != ids[2]
 
 
 def test_sweep_makes_one_run_per_job(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
-    done = run_cli(
+    done = run_eval(
         tmp_path, "-m", "experiment=local", "strategy=llm,slm", "seed=1,2", "samples=2",
         "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
         "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    _, runs = runs_in(tmp_path)
+    _, runs = mlflow_runs(tmp_path)
     assert sorted((r.data.tags["strategy"], r.data.params["seed"]) for r in runs) == [
         ("llm", "1"), ("llm", "2"), ("slm", "1"), ("slm", "2")
     ]
@@ -138,27 +123,26 @@ def test_sweep_makes_one_run_per_job(tmp_path, scripted_server):
 
 def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):
     scripted_server.default = Reply(status=500, content="backend down")
-    done = run_cli(
+    done = run_eval(
         tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
         "llm.max_retries=0", "samples=2",
     )
     assert done.returncode == 1
     assert "error: all 2 problems failed; the first: InternalServerError" in done.stderr
     assert "Traceback" not in done.stderr
-    client, [run] = runs_in(tmp_path)
+    client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
     assert run.data.metrics["n_errors"] == 2
-    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
-    assert [json.loads(line)["error"].split(":")[0] for line in Path(path).read_text().splitlines()] == [
+    assert [r["error"].split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
         "InternalServerError", "InternalServerError"
     ]
 
 
 def test_config_mistakes_fail_before_anything_runs(tmp_path):
-    typo = run_cli(tmp_path, "experiment=local", "llm.max_tokns=5")
+    typo = run_eval(tmp_path, "experiment=local", "llm.max_tokns=5")
     assert typo.returncode != 0
     assert "max_tokns" in typo.stderr
-    too_many = run_cli(tmp_path, "experiment=local", "samples=500")
+    too_many = run_eval(tmp_path, "experiment=local", "samples=500")
     assert too_many.returncode == 2
     assert too_many.stderr.strip().splitlines()[-1] == (
         "error: samples=500: data=sample has 24 problems; use 1..24 or samples=null for all"

@@ -1,21 +1,18 @@
 """A real peer, no code of ours on the other side: llama.cpp's OpenAI-compatible server as the router's LLM."""
 
 import importlib.util
-import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from scripts.serve_llama_cpp import server_command
+from tests.support.cli import logged_records, mlflow_runs, run_eval
 
 LLAMA_CPP_SPEC = "llama-cpp-python[server]==0.3.36"
-DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 
 
 def free_port() -> int:
@@ -61,22 +58,16 @@ def llama_cpp_server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_router_delegates_through_real_llama_cpp_tool_calls(tmp_path, llama_cpp_server):
-    done = subprocess.run(
-        [
-            str(DELEGATE_EVAL), "experiment=local", "strategy=router", "samples=2",
-            "llm=openai-compatible", f"llm.base_url={llama_cpp_server}", "llm.model=smollm2",
-            "llm.max_tokens=128", "llm.timeout_s=120", "llm.max_retries=0",
-            "strategy.max_tool_calls=2", "slm.max_new_tokens=48",
-        ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=1200,
+    done = run_eval(
+        tmp_path, "experiment=local", "strategy=router", "samples=2",
+        "llm=openai-compatible", f"llm.base_url={llama_cpp_server}", "llm.model=smollm2",
+        "llm.max_tokens=128", "llm.timeout_s=120", "llm.max_retries=0",
+        "strategy.max_tool_calls=2", "slm.max_new_tokens=48", timeout_s=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = client.get_experiment_by_name("delegate-gsm8k")
-    [run] = client.search_runs([experiment.experiment_id])
+    client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FINISHED"
-    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
-    records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    records = logged_records(client, run, tmp_path / "download")
     assert len(records) == 2 and all(r["error"] is None for r in records)
 
     answered = [d for r in records for d in r["delegations"] if "slm_output" in d]

@@ -2,8 +2,6 @@
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 from functools import cache
 from pathlib import Path
@@ -11,7 +9,6 @@ from statistics import mean
 
 import pytest
 from hydra import compose, initialize_config_dir
-from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from delegate.config import register_schemas
@@ -22,10 +19,10 @@ from delegate.models import build_model
 from delegate.runner import solve_and_score
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
+from tests.support.cli import logged_records, mlflow_runs, run_eval
 from tests.support.scripted_server import Reply, ScriptedServer
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 TOOL = "ask_math_assistant"
@@ -398,20 +395,16 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
 
     llm.set_responder(llm_responder)
     slm.set_responder(slm_responder)
-    done = subprocess.run(
-        [str(DELEGATE_EVAL), "experiment=local", "strategy=router",
-         "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
-         "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=3", "seed=5"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    done = run_eval(
+        tmp_path, "experiment=local", "strategy=router",
+        "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
+        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=3", "seed=5", timeout_s=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = client.get_experiment_by_name("delegate-gsm8k")
-    [run] = client.search_runs([experiment.experiment_id])
+    client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FINISHED"
-    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(tmp_path / "download"))
-    records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    records = logged_records(client, run, tmp_path / "download")
     assert len(records) == 3 and all(r["correct"] and r["error"] is None for r in records)
     delegated = [int(r["gold"]) % 2 == 0 for r in records]
     # The seed draws both kinds of problem, so delegation_rate is neither 0 nor 1.
@@ -433,7 +426,7 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
         (llm_log.total("prompt_tokens") * 2.5 + llm_log.total("completion_tokens") * 10) / 1e6
     )
 
-    traces = client.search_traces(locations=[experiment.experiment_id], run_id=run.info.run_id)
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
     assert sorted(t.info.request_metadata["mlflow.sourceRun"] for t in traces) == [run.info.run_id] * 3
     roots = sorted(s.name for t in traces for s in t.data.spans if s.parent_id is None)
     assert roots == sorted(f"problem-{r['id']}" for r in records)
