@@ -10,9 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from delegate.data import load_problems
-from delegate.errors import RunFailed
+from delegate.errors import ConfigError, RunFailed
 from delegate.metrics import ROLES, summarize
-from delegate.models import build_model
+from delegate.models import ChatModel, build_model
 from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleWriter
 from delegate.report import summary_table
 from delegate.runner import run_problems
@@ -41,9 +41,8 @@ def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
 
 
 async def _solve_all(
-    cfg: DictConfig, strategy: Strategy, problems, writer: SampleWriter, cache: ResponseCache | None, done: int
+    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int
 ) -> list[dict[str, Any]]:
-    models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
     prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
     progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", mininterval=0.5)
@@ -70,6 +69,8 @@ async def _solve_all(
 def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, Any]:
     """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json."""
     strategy = get_strategy(cfg.strategy.name)
+    if cfg.concurrency < 1:
+        raise ConfigError(f"concurrency={cfg.concurrency}: must be at least 1")
     problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
     run_name = cfg.run_name or default_run_name(cfg, strategy)
     store = connect_store(cfg.tracking, launch_dir)
@@ -81,15 +82,18 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
     finished_ids = {r["id"] for r in finished}
     todo = [p for p in problems if p.id not in finished_ids]
     tags = {
-        "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, "git_commit": git_commit(),
-        OUTPUT_DIR_TAG: str(output_dir.resolve()),
+        "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, OUTPUT_DIR_TAG: str(output_dir.resolve()),
+        # A resumed run keeps the commit it started on, and says which one finished it.
+        "git_commit_resumed" if previous else "git_commit": git_commit(),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
     cache = open_cache(cfg, launch_dir)
+    # Built (keys read, settings checked) before the MLflow run exists: a setting's mistake leaves no failed run.
+    models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
     with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
         if previous is None:
-            run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "resume"}))
+            run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}))
             write_run_info(output_dir, run.run_id)
         else:
             print(f"resuming {output_dir}: {len(finished)} problems finished, {len(todo)} to go")
@@ -97,7 +101,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
         try:
             tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
             with tracing:
-                records = finished + asyncio.run(_solve_all(cfg, strategy, todo, writer, cache, len(finished)))
+                records = finished + asyncio.run(_solve_all(cfg, strategy, models, todo, writer, len(finished)))
         finally:
             writer.close()
             if cache is not None:
@@ -115,4 +119,8 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
         if metrics["n_errors"] == metrics["n_samples"]:
             first_error = next(r["error"] for r in records if r["error"])
             raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
+        delegations = [d for r in records for d in r.get("delegations", [])]
+        slm_failures = [d for d in delegations if d["error"] == "slm_error"]
+        if slm_failures and len(slm_failures) == len(delegations):
+            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {slm_failures[0]['result']}")
     return summary

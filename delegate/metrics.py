@@ -55,6 +55,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
         "avg_tool_calls": mean(r["tool_calls"] for r in records),
         "delegation_rate": sum(r["tool_calls"] > 0 for r in records) / n,
         "avg_slm_latency_s": mean(r["slm"]["latency_s"] for r in records),
+        # Tool calls answered with an error (bad arguments, SLM failures, over the limit), per tool call.
+        "tool_error_rate": _ratio(sum(d["error"] is not None for r in records for d in r.get("delegations", [])),
+                                  sum(len(r.get("delegations", [])) for r in records)),
         "cost_usd": sum(r["cost_usd"] for r in records),
         "cache_saved_usd": sum(r["cache_saved_usd"] for r in records),
         "cache_hit_rate": _ratio(sum(r[role]["cache_hits"] for r in records for role in ROLES),

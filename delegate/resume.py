@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
@@ -29,11 +30,15 @@ def write_run_info(output_dir: Path, run_id: str) -> None:
 
 
 def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
-    """One record per problem id; a line cut short by a kill is dropped (and the file mended so appends stay valid)."""
+    """One record per problem solved without error; the file is mended to hold just those, so appends stay valid.
+
+    Dropped: a line cut short by a kill, a repeated id, and a problem whose model call failed (resume tries it again).
+    """
     if not samples_path.exists():
         return []
     text = samples_path.read_text(encoding="utf-8")
-    lines = text.splitlines()
+    # Only "\n" ends a record: str.splitlines() would also split at U+2028 inside a model's text.
+    lines = [line for line in text.split("\n") if line.strip()]
     records: dict[int, dict[str, Any]] = {}
     kept: list[str] = []
     for line in lines:
@@ -41,7 +46,7 @@ def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if record["id"] not in records:
+        if record["id"] not in records and record.get("error") is None:
             records[record["id"]] = record
             kept.append(line)
     # Also mend a last record that lost its newline, or the next append would join it.
@@ -52,7 +57,7 @@ def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
 
 def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
     before = flatten(OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True))
-    now = flatten(OmegaConf.to_container(cfg, resolve=True))
+    now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     return sorted(
         key
         for key in before.keys() | now.keys()
@@ -67,8 +72,6 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
     if (folder / RUN_INFO_FILE).is_file():
         run_id = json.loads((folder / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
     else:
-        from mlflow.exceptions import MlflowException
-
         try:
             run = store.client.get_run(resume)
         except MlflowException:
@@ -80,6 +83,13 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
         folder = Path(run.data.tags.get(OUTPUT_DIR_TAG, ""))
         if not (folder / RUN_INFO_FILE).is_file():
             raise ConfigError(f"resume={resume}: its run folder {folder} is gone; resume needs its samples.jsonl")
+    try:
+        store.client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(
+            f"resume={resume}: its MLflow run {run_id} is not in {store.tracking_uri}; "
+            "launch from the same directory or set tracking.uri to the store it used"
+        ) from None
     differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)
     if differences:
         raise ConfigError(

@@ -71,8 +71,6 @@ async def run_problems(
     on_record: Callable[[dict[str, Any]], None],
 ) -> list[dict[str, Any]]:
     """Every problem, `concurrency` at a time; records come back in completion order."""
-    if concurrency < 1:
-        raise ConfigError(f"concurrency={concurrency}: must be at least 1")
     slots = asyncio.Semaphore(concurrency)
     records: list[dict[str, Any]] = []
 

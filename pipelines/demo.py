@@ -5,6 +5,7 @@ import re
 import sys
 import time
 
+import openai
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, HydraException) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except (openai.APIConnectionError, openai.APIStatusError) as error:
+        print(f"error: a model server failed ({type(error).__name__}: {error}); check llm.base_url / slm.base_url and that the server runs", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -191,6 +191,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=GSM8K_TEST, help="GSM8K test.jsonl")
     parser.add_argument("--slm-max-new-tokens", type=int, default=64)
     arguments = parser.parse_args()
+    if not arguments.data.is_file():
+        parser.error(f"--data {arguments.data}: no such file; give the path of GSM8K's test.jsonl")
     figures: dict = {"details": {}}
     with tempfile.TemporaryDirectory() as workdir:
         for part in (

@@ -27,6 +27,7 @@ METRIC_NAMES = {
     "delegation_rate",
     "cache_saved_usd",
     "cache_hit_rate",
+    "tool_error_rate",
 }
 
 
@@ -120,6 +121,8 @@ def test_summarize_metrics_by_hand():
         "cache_saved_usd": 0.014,
         # 4 of the 9 model calls came from the cache.
         "cache_hit_rate": 4 / 9,
+        # These records list no delegations.
+        "tool_error_rate": 0.0,
     }
     for name, value in expected.items():
         assert metrics[name] == pytest.approx(value), name

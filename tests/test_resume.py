@@ -9,7 +9,8 @@ from omegaconf import OmegaConf
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.records import SampleWriter
-from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, read_finished_records, write_run_info
+from delegate.config import compose_config
+from delegate.resume import OUTPUT_DIR_TAG, _config_differences, find_previous_run, read_finished_records, write_run_info
 from delegate.tracking.mlflow_run import connect_store
 
 
@@ -87,6 +88,29 @@ def test_a_whole_last_record_without_its_newline_still_takes_appends(tmp_path):
 
 
 # find_previous_run
+
+
+def test_a_problem_whose_model_call_failed_is_done_again(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(jsonl(record(1), record(2, error="APIConnectionError: down"), record(3)), encoding="utf-8")
+    assert [r["id"] for r in read_finished_records(path)] == [1, 3]
+    # The failed record is gone from the file, so the retry's record is the only one for problem 2.
+    assert [r["id"] for r in every_line(path)] == [1, 3]
+
+
+def test_a_line_separator_inside_a_model_text_does_not_split_its_record(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(jsonl(record(1, response="first\u2028second\u0085third"), record(2)), encoding="utf-8")
+    assert [r["id"] for r in read_finished_records(path)] == [1, 2]
+    assert read_finished_records(path)[0]["response"] == "first\u2028second\u0085third"
+
+
+def test_a_router_config_saved_by_hydra_equals_itself(tmp_path):
+    """Enums (strategy.tool_result) must compare as the text Hydra saved, or no router job could resume."""
+    cfg = compose_config(["strategy=router", "experiment=local"])
+    OmegaConf.save(cfg, tmp_path / "config.yaml")
+    assert _config_differences(tmp_path / "config.yaml", cfg) == []
+
 
 
 @pytest.fixture(scope="module")

@@ -42,4 +42,9 @@ def load_problems(cfg: DataConfig, samples: int | None, seed: int) -> list[Probl
         ids = sorted(random.Random(seed).sample(ids, samples))
     questions = list(rows[cfg.question_field])
     answers = list(rows[cfg.answer_field])
-    return [Problem(id=i, question=questions[i], gold=parse_gold(str(answers[i]), cfg.gold_marker)) for i in ids]
+    try:
+        return [Problem(id=i, question=questions[i], gold=parse_gold(str(answers[i]), cfg.gold_marker)) for i in ids]
+    except ValueError as error:
+        raise ConfigError(
+            f"data.gold_marker={cfg.gold_marker!r}: {error}; set data.gold_marker=null to use the whole answer field"
+        ) from None

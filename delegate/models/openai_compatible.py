@@ -13,6 +13,8 @@ from delegate.models.secrets import read_api_key
 
 # Local servers accept any key, but the SDK refuses to start without one.
 PLACEHOLDER_API_KEY = "not-needed"
+# Given explicitly: left to itself the SDK would take $OPENAI_BASE_URL, a URL the config and the cache never see.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class OpenAICompatibleModel:
@@ -21,7 +23,7 @@ class OpenAICompatibleModel:
         api_key = read_api_key(cfg.api_key_env, role, required=cfg.base_url is None)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or PLACEHOLDER_API_KEY,
-            base_url=cfg.base_url,
+            base_url=cfg.base_url or OPENAI_BASE_URL,
             timeout=cfg.timeout_s,
             max_retries=cfg.max_retries,
         )

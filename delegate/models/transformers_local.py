@@ -6,7 +6,7 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class LoadedModel:
     tokenizer: Any
     model: Any
     device: str
+    # One generate at a time on these weights, whichever roles share them: the CPU threads are all in use by one.
+    generate_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _loaded: dict[tuple, LoadedModel] = {}
@@ -130,7 +132,7 @@ class TransformersModel:
         if loop is self._loop:
             return
         self._loop = loop
-        # One generate at a time per model: CPU threads are already all in use by one call.
+        # Calls wait here, not in a worker thread each, while one generate runs.
         self._generate_lock = asyncio.Lock()
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._batcher: asyncio.Task | None = None
@@ -169,7 +171,7 @@ class TransformersModel:
         if on_token_text is not None:
             streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
             streamer.on_finalized_text = lambda text, stream_end=False: text and on_token_text(text)
-        with torch.inference_mode():
+        with loaded.generate_lock, torch.inference_mode():
             output = loaded.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -196,7 +198,7 @@ class TransformersModel:
             while len(batch) < self.cfg.max_batch_size and (wait_s := deadline - loop.time()) > 0:
                 try:
                     batch.append(await asyncio.wait_for(self._pending.get(), wait_s))
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                     break
             try:
                 async with self._generate_lock:
@@ -229,9 +231,10 @@ class TransformersModel:
     async def chat(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
     ) -> ChatResponse:
-        started_s = time.perf_counter()
         self._bind_to_running_loop()
         loaded = await asyncio.to_thread(load_model, self.cfg, self.role)
+        # Timed from here: loading the weights (once per process) is not part of any call's latency.
+        started_s = time.perf_counter()
         text, prompt_tokens, completion_tokens = await self._generate(self._prompt_ids(loaded, messages, tools), on_text)
         latency_s = time.perf_counter() - started_s
         tool_calls: tuple = ()

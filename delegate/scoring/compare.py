@@ -1,6 +1,7 @@
 """Decide whether an extracted answer equals the gold answer."""
 
 import inspect
+import threading
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -10,12 +11,13 @@ from delegate.scoring.extract import normalize_answer
 
 
 def _without_timeout(function: Callable[..., object], keyword: str) -> dict[str, None]:
-    # math_verify's timeouts use signal.alarm, which raises outside the main thread; scoring runs in worker threads.
     return {keyword: None} if keyword in inspect.signature(function).parameters else {}
 
 
-_PARSE_KWARGS = _without_timeout(parse, "parsing_timeout")
-_VERIFY_KWARGS = _without_timeout(verify, "timeout_seconds")
+# math_verify bounds a runaway answer (\boxed{10^{10^{10}}}) with signal.alarm, which only works in the main
+# thread, where the pipeline scores; elsewhere (a caller's worker thread) the bound must be switched off.
+_PARSE_UNBOUNDED = _without_timeout(parse, "parsing_timeout")
+_VERIFY_UNBOUNDED = _without_timeout(verify, "timeout_seconds")
 
 
 def _as_fraction(answer: str) -> Fraction | None:
@@ -26,10 +28,13 @@ def _as_fraction(answer: str) -> Fraction | None:
 
 
 def _math_verify_match(predicted: str, gold: str) -> bool:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    parse_options = {} if in_main_thread else _PARSE_UNBOUNDED
+    verify_options = {} if in_main_thread else _VERIFY_UNBOUNDED
     try:
-        gold_parsed = parse(f"${gold}$", **_PARSE_KWARGS)
-        predicted_parsed = parse(f"${predicted}$", **_PARSE_KWARGS)
-        return bool(verify(gold_parsed, predicted_parsed, **_VERIFY_KWARGS))
+        gold_parsed = parse(f"${gold}$", **parse_options)
+        predicted_parsed = parse(f"${predicted}$", **parse_options)
+        return bool(verify(gold_parsed, predicted_parsed, **verify_options))
     except Exception:  # math_verify raises on odd LaTeX; an unparseable answer is simply not a match
         return False
 

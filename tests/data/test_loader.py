@@ -119,3 +119,10 @@ def test_custom_fields_and_no_gold_marker(tmp_path):
         Problem(id=0, question="What is 6*7?", gold="6*7 is 42 so the answer is 42"),
         Problem(id=1, question="1+1?", gold="2"),
     ]
+
+
+def test_answers_without_the_gold_marker_name_the_setting(tmp_path):
+    path = tmp_path / "no_marker.jsonl"
+    path.write_text('{"question": "1+1?", "answer": "2"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"data.gold_marker='####': .*set data.gold_marker=null"):
+        load_problems(DataConfig(name="custom", path=str(path)), None, 0)

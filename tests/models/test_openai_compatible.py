@@ -108,3 +108,18 @@ def test_requests_in_flight_are_capped_per_endpoint(scripted_server):
     free_s = asyncio.run(six_at_once(make_model(scripted_server.base_url)))
     assert capped_s >= 0.9  # three waves of two
     assert free_s < 0.6  # one wave
+
+
+def test_a_pasted_key_in_api_key_env_is_refused_without_echoing_it(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cfg = OpenAIModelConfig(name="s", model="s", base_url="http://127.0.0.1:9/v1", api_key_env="sk-proj-abc123-secret")
+    with pytest.raises(ConfigError, match=r"llm.api_key_env: not an environment variable name") as caught:
+        OpenAICompatibleModel(cfg, role="llm")
+    assert "sk-proj-abc123-secret" not in str(caught.value)
+
+
+def test_openai_base_url_in_the_environment_does_not_redirect_calls(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = OpenAICompatibleModel(OpenAIModelConfig(name="gpt-4o", model="gpt-4o"), role="llm")
+    assert str(model._client.base_url).startswith("https://api.openai.com/v1")

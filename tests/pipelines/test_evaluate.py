@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from tests.support.cli import logged_records, mlflow_runs, run_eval
-from tests.support.scripted_server import Reply
+from tests.support.scripted_server import Reply, ScriptedServer
 
 METRICS = {
     "accuracy", "accuracy_ci_low", "accuracy_ci_high", "avg_latency_s", "p50_latency_s", "p95_latency_s",
@@ -156,3 +156,22 @@ def test_python_dash_m_is_the_same_entry_point(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "builtin: sample.jsonl" in done.stdout
+
+
+def test_a_router_run_whose_slm_always_fails_ends_failed(tmp_path):
+    def delegate_then_answer(request: dict) -> Reply:
+        if request.get("tools") and not any(m["role"] == "tool" for m in request["messages"]):
+            return Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "6*8?"}'}])
+        return Reply(content="\\boxed{48}")
+
+    with ScriptedServer(delegate_then_answer) as llm, ScriptedServer(default=Reply(status=500, content="slm down")) as slm:
+        done = run_eval(
+            tmp_path, "experiment=local", "strategy=router", "samples=2", "slm.max_retries=0",
+            "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
+        )
+    assert done.returncode == 1
+    assert "error: every one of the 2 SLM calls failed; the first: Error: the assistant failed (InternalServerError" in done.stderr
+    client, [run] = mlflow_runs(tmp_path)
+    assert run.info.status == "FAILED"
+    assert run.data.metrics["tool_error_rate"] == 1.0
+    assert run.data.metrics["n_errors"] == 0

@@ -1,5 +1,6 @@
 """Scoring compares numbers exactly, falls back to math_verify, and is safe in worker threads."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -63,3 +64,9 @@ def test_math_verify_fallback_runs_in_a_worker_thread() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(is_correct, [r"\boxed{\sqrt{4}}", r"\boxed{\sqrt{9}}"], ["2", "2"]))
     assert results == [True, False]
+
+
+def test_a_runaway_answer_is_bounded_in_the_main_thread():
+    started_s = time.perf_counter()
+    assert is_correct("\\boxed{10^{10^{10}}}", "18") is False
+    assert time.perf_counter() - started_s < 30
