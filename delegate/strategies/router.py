@@ -148,8 +148,7 @@ class RouterAttempt:
         tools = [tool_schema(self.cfg.tool)]
         tool_calls = 0
         for _ in range(self.cfg.max_rounds):
-            response = await self.llm.chat(messages, tools)
-            self.observer.llm_replied(response)
+            response = await self.llm_turn(messages, tools)
             messages.append(response.as_message())
             if not response.tool_calls:
                 return self.finish(response.text, messages, tool_calls)
@@ -167,10 +166,17 @@ class RouterAttempt:
         # Out of rounds or tool budget: one last turn, without tools, for the final answer.
         self.events["forced_final"] += 1
         messages.append({"role": "user", "content": self.cfg.final_prompt})
-        response = await self.llm.chat(messages)
-        self.observer.llm_replied(response)
+        response = await self.llm_turn(messages)
         messages.append(response.as_message())
         return self.finish(response.text, messages, tool_calls)
+
+    async def llm_turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None):
+        response = await self.llm.chat(messages, tools)
+        if response.finish_reason == "length":
+            # Cut off at max_tokens: what follows is scored as written, so say so in the record.
+            self.events["truncated"] += 1
+        self.observer.llm_replied(response)
+        return response
 
     def finish(self, text: str, messages: list[dict[str, Any]], tool_calls: int) -> Attempt:
         self.observer.final_answer(text)

@@ -19,7 +19,9 @@ async def solve_alone(role: str, problem: Problem, models: dict[str, MeteredMode
     messages = render_messages(cfg.prompt, problem.question)
     response = await models[role].chat(messages)
     observer.final_answer(response.text)
-    return Attempt(response=response.text, transcript=[*messages, response.as_message()])
+    # Cut off at the token limit: scored as written, and said so in the record.
+    events = {"truncated": 1} if response.finish_reason == "length" else {}
+    return Attempt(response=response.text, transcript=[*messages, response.as_message()], events=events)
 
 
 @register_strategy("llm", roles=("llm",), schema=SoloConfig)

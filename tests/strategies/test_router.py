@@ -432,3 +432,10 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
     assert roots == sorted(f"problem-{r['id']}" for r in records)
     tool_spans = [s for t in traces for s in t.data.spans if s.span_type == "TOOL"]
     assert len(tool_spans) == sum(delegated)
+
+
+def test_a_turn_cut_off_at_max_tokens_is_counted(llm, slm):
+    llm.push(Reply(content="The answer is \\boxed{4", finish_reason="length"))
+    record, _ = solve(llm, slm)
+    assert record["events"] == {"truncated": 1}
+    assert len(slm.requests) == 0
