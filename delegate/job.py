@@ -4,7 +4,7 @@ import asyncio
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -40,10 +40,24 @@ def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
     return ResponseCache(path if path.is_absolute() else launch_dir / path)
 
 
+async def solve_problems(
+    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    """Every problem through the strategy at the configured concurrency and prices; the models are closed after."""
+    prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
+    try:
+        return await run_problems(
+            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record
+        )
+    finally:
+        for model in models.values():
+            await model.aclose()
+
+
 async def _solve_all(
     cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int
 ) -> list[dict[str, Any]]:
-    prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
+    """solve_problems, with each record written as it finishes and a progress bar."""
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
     progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", mininterval=0.5)
     solved = correct = 0
@@ -57,13 +71,9 @@ async def _solve_all(
         progress.update(1)
 
     try:
-        return await run_problems(
-            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record
-        )
+        return await solve_problems(cfg, strategy, models, problems, on_record)
     finally:
         progress.close()
-        for model in models.values():
-            await model.aclose()
 
 
 def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, Any]:

@@ -28,11 +28,9 @@ from omegaconf import OmegaConf
 
 from delegate.config import compose_config
 from delegate.data import load_problems
-from delegate.job import run_job
-from delegate.metrics import ROLES
+from delegate.job import run_job, solve_problems
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache
-from delegate.runner import run_problems
 from delegate.strategies import get_strategy
 from tests.support.scripted_server import Reply, ScriptedServer
 
@@ -96,12 +94,9 @@ async def solve_phase_s(cfg, cache: ResponseCache | None) -> float:
     strategy = get_strategy(cfg.strategy.name)
     problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
     models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
-    prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
     started_s = time.perf_counter()
-    records = await run_problems(problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, lambda r: None)
+    records = await solve_problems(cfg, strategy, models, problems, lambda record: None)
     elapsed_s = time.perf_counter() - started_s
-    for model in models.values():
-        await model.aclose()
     assert not any(r["error"] for r in records), records[0]["error"]
     return elapsed_s
 
