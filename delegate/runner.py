@@ -28,12 +28,13 @@ async def solve_and_score(
     with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
         started_s = time.perf_counter()
         error = None
+        attempt = Attempt()
         try:
-            attempt = await strategy.solve(problem, metered, strategy_cfg, observer)
+            await strategy.solve(problem, metered, strategy_cfg, observer, attempt)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
-            attempt = Attempt(response="", transcript=[])
+            # The attempt keeps what happened before the failure: transcript, delegations, tokens.
             error = f"{type(exc).__name__}: {exc}"
         latency_s = time.perf_counter() - started_s
         usage = {role: metered[role].usage if role in metered else RoleUsage() for role in ROLES}
@@ -52,7 +53,7 @@ async def solve_and_score(
         "latency_s": latency_s,
         **{role: usage[role].as_dict() for role in ROLES},
         "tool_calls": attempt.tool_calls,
-        "events": attempt.events,
+        "events": dict(attempt.events),
         "delegations": attempt.delegations,
         "cost_usd": sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
         "cache_saved_usd": sum(usage[role].cache_saved_usd(*prices_usd_per_1m[role]) for role in ROLES),

@@ -16,7 +16,7 @@ from delegate.metrics import ROLES
 from delegate.models import ChatResponse, build_model
 from delegate.models.metered import MeteredModel
 from delegate.scoring import extract_answer
-from delegate.strategies import get_strategy
+from delegate.strategies import Attempt, get_strategy
 from delegate.strategies.observer import Observer
 
 # `key=value`, `+key=value`, `group@pkg=option`: everything else on the command line is the question.
@@ -106,7 +106,8 @@ async def answer(cfg: DictConfig, models, question: str, view: TerminalView) -> 
     strategy = get_strategy(cfg.strategy.name)
     metered = {role: MeteredModel(models[role], role) for role in strategy.roles}
     started_s = time.perf_counter()
-    attempt = await strategy.solve(Problem(id=0, question=question, gold=""), metered, OmegaConf.to_object(cfg.strategy), view)
+    attempt = Attempt()
+    await strategy.solve(Problem(id=0, question=question, gold=""), metered, OmegaConf.to_object(cfg.strategy), view, attempt)
     view._line(view.style("TALLY", "1") + f" ({attempt.tool_calls} tool calls)")
     print(tally(cfg, metered, time.perf_counter() - started_s), flush=True)
 

@@ -1,5 +1,6 @@
 """One registry of strategies: the config's `strategy.name` picks the solver, the roles it uses and its schema."""
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -13,19 +14,20 @@ from delegate.strategies.observer import Observer
 
 @dataclass
 class Attempt:
-    """What a strategy returns for one problem: the final text to score and how it got there."""
+    """One problem's attempt, filled in by the strategy as it goes, so a failure part-way keeps what happened."""
 
-    response: str
-    transcript: list[dict[str, Any]]
+    # The final text to score.
+    response: str = ""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: int = 0
     # Counted events that did not stop the attempt (bad tool arguments, SLM errors, cut-offs).
-    events: dict[str, int] = field(default_factory=dict)
+    events: Counter = field(default_factory=Counter)
     # One entry per tool call: the sub-question, the SLM's output and usage, what went back to the LLM.
     delegations: list[dict[str, Any]] = field(default_factory=list)
 
 
-# solve(problem, models by role, the strategy's config, an observer) -> Attempt
-Solver = Callable[[Problem, dict[str, MeteredModel], Any, Observer], Awaitable[Attempt]]
+# solve(problem, models by role, the strategy's config, an observer, the attempt to fill in)
+Solver = Callable[[Problem, dict[str, MeteredModel], Any, Observer, Attempt], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -92,12 +91,11 @@ def read_question(call: ToolCall, tool: ToolConfig) -> tuple[str | None, str | N
 class RouterAttempt:
     """One problem's delegation loop, with its counters."""
 
-    def __init__(self, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer):
+    def __init__(self, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt):
         self.llm, self.slm = models["llm"], models["slm"]
         self.cfg = cfg
         self.observer = observer
-        self.events: Counter[str] = Counter()
-        self.delegations: list[dict[str, Any]] = []
+        self.attempt = attempt
 
     def tool_result_text(self, slm_text: str) -> str:
         if self.cfg.tool_result == ToolResult.full:
@@ -143,52 +141,51 @@ class RouterAttempt:
         self.observer.tool_result(call.id, result)
         return {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments, "result": result, "error": "over_limit"}
 
-    async def run(self, question: str) -> Attempt:
-        messages = render_messages(self.cfg.llm_prompt, question)
+    async def run(self, question: str) -> None:
+        attempt = self.attempt
+        # The transcript is the conversation itself, so a failure part-way leaves it as far as it got.
+        messages = attempt.transcript
+        messages.extend(render_messages(self.cfg.llm_prompt, question))
         tools = [tool_schema(self.cfg.tool)]
-        tool_calls = 0
         for _ in range(self.cfg.max_rounds):
             response = await self.llm_turn(messages, tools)
             messages.append(response.as_message())
             if not response.tool_calls:
-                return self.finish(response.text, messages, tool_calls)
-            budget = max(0, self.cfg.max_tool_calls - tool_calls)
+                return self.finish(response.text)
+            budget = max(0, self.cfg.max_tool_calls - attempt.tool_calls)
             allowed, refused = response.tool_calls[:budget], response.tool_calls[budget:]
             # Several calls in one turn run concurrently; their answers go back in the LLM's order.
             entries = [*await asyncio.gather(*(self.delegate(call) for call in allowed)), *map(self.refuse, refused)]
             # Recorded in the LLM's order, like the tool messages, whatever order the SLM finished in.
-            self.delegations.extend(entries)
-            self.events.update(entry["error"] for entry in entries if entry["error"])
-            tool_calls += len(response.tool_calls)
+            attempt.delegations.extend(entries)
+            attempt.events.update(entry["error"] for entry in entries if entry["error"])
+            attempt.tool_calls += len(response.tool_calls)
             messages.extend({"role": "tool", "tool_call_id": e["tool_call_id"], "content": e["result"]} for e in entries)
-            if tool_calls >= self.cfg.max_tool_calls:
+            if attempt.tool_calls >= self.cfg.max_tool_calls:
                 break
         # Out of rounds or tool budget: one last turn, without tools, for the final answer.
-        self.events["forced_final"] += 1
+        attempt.events["forced_final"] += 1
         messages.append({"role": "user", "content": self.cfg.final_prompt})
         response = await self.llm_turn(messages)
         messages.append(response.as_message())
-        return self.finish(response.text, messages, tool_calls)
+        self.finish(response.text)
 
     async def llm_turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None):
-        response = await self.llm.chat(messages, tools)
+        # A copy: the conversation grows after this call, and the call's trace keeps what it was sent.
+        response = await self.llm.chat(list(messages), tools)
         if response.finish_reason == "length":
             # Cut off at max_tokens: what follows is scored as written, so say so in the record.
-            self.events["truncated"] += 1
+            self.attempt.events["truncated"] += 1
         self.observer.llm_replied(response)
         return response
 
-    def finish(self, text: str, messages: list[dict[str, Any]], tool_calls: int) -> Attempt:
+    def finish(self, text: str) -> None:
+        self.attempt.response = text
         self.observer.final_answer(text)
-        return Attempt(
-            response=text,
-            transcript=messages,
-            tool_calls=tool_calls,
-            events=dict(self.events),
-            delegations=self.delegations,
-        )
 
 
 @register_strategy("router", roles=("llm", "slm"), schema=RouterConfig)
-async def solve_with_router(problem: Problem, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer) -> Attempt:
-    return await RouterAttempt(models, cfg, observer).run(problem.question)
+async def solve_with_router(
+    problem: Problem, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt
+) -> None:
+    await RouterAttempt(models, cfg, observer, attempt).run(problem.question)

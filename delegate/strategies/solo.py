@@ -15,20 +15,28 @@ class SoloConfig(StrategyConfig):
     prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
-async def solve_alone(role: str, problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
-    messages = render_messages(cfg.prompt, problem.question)
-    response = await models[role].chat(messages)
+async def solve_alone(
+    role: str, problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer, attempt: Attempt
+) -> None:
+    attempt.transcript.extend(render_messages(cfg.prompt, problem.question))
+    response = await models[role].chat(list(attempt.transcript))
+    if response.finish_reason == "length":
+        # Cut off at the token limit: scored as written, and said so in the record.
+        attempt.events["truncated"] += 1
+    attempt.transcript.append(response.as_message())
+    attempt.response = response.text
     observer.final_answer(response.text)
-    # Cut off at the token limit: scored as written, and said so in the record.
-    events = {"truncated": 1} if response.finish_reason == "length" else {}
-    return Attempt(response=response.text, transcript=[*messages, response.as_message()], events=events)
 
 
 @register_strategy("llm", roles=("llm",), schema=SoloConfig)
-async def solve_with_llm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
-    return await solve_alone("llm", problem, models, cfg, observer)
+async def solve_with_llm(
+    problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer, attempt: Attempt
+) -> None:
+    await solve_alone("llm", problem, models, cfg, observer, attempt)
 
 
 @register_strategy("slm", roles=("slm",), schema=SoloConfig)
-async def solve_with_slm(problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer) -> Attempt:
-    return await solve_alone("slm", problem, models, cfg, observer)
+async def solve_with_slm(
+    problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer, attempt: Attempt
+) -> None:
+    await solve_alone("slm", problem, models, cfg, observer, attempt)

@@ -439,3 +439,19 @@ def test_a_turn_cut_off_at_max_tokens_is_counted(llm, slm):
     record, _ = solve(llm, slm)
     assert record["events"] == {"truncated": 1}
     assert len(slm.requests) == 0
+
+
+def test_an_llm_failure_part_way_keeps_what_happened_before_it(llm, slm):
+    llm.push(
+        Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}], prompt_tokens=50),
+        Reply(status=500, content="llm down"),
+    )
+    slm.default = Reply(content="\\boxed{48}", prompt_tokens=20, completion_tokens=6)
+    record, _ = solve(llm, slm, "llm.max_retries=0")
+    assert record["error"].startswith("InternalServerError")
+    assert not record["correct"]
+    assert record["tool_calls"] == 1
+    assert [d["question"] for d in record["delegations"]] == ["What is 6*8?"]
+    assert [m["role"] for m in record["transcript"]] == ["system", "user", "assistant", "tool"]
+    assert (record["llm"]["calls"], record["llm"]["prompt_tokens"]) == (1, 50)
+    assert (record["slm"]["calls"], record["slm"]["completion_tokens"]) == (1, 6)
