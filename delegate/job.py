@@ -13,12 +13,12 @@ from delegate.data import load_problems
 from delegate.errors import ConfigError, RunFailed
 from delegate.metrics import ROLES, summarize
 from delegate.models import ChatModel, build_model
+from delegate.models.cache import ResponseCache
 from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleWriter
 from delegate.report import summary_table
+from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
 from delegate.runner import run_problems
 from delegate.strategies import Strategy, get_strategy
-from delegate.models.cache import ResponseCache
-from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
 from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import traces_enabled
 
