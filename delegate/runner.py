@@ -41,6 +41,8 @@ async def solve_and_score(
         result = score(attempt.response, problem.gold)
         live.set_outputs({"response": attempt.response, "extracted": result.extracted, "correct": result.correct})
         live.set_attributes({"strategy": strategy.name, "tool_calls": attempt.tool_calls, "error": error or ""})
+        if error:
+            live.set_error(error)
     return {
         "id": problem.id,
         "question": problem.question,

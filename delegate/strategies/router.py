@@ -132,6 +132,8 @@ class RouterAttempt:
                 entry["question"] = question
             live.set_outputs(result)
             live.set_attributes({"error": event or ""})
+            if event:
+                live.set_error(f"{event}: {result}")
         self.observer.tool_result(call.id, result)
         return entry | {"result": result, "error": event}
 

@@ -1,14 +1,49 @@
-"""MLflow traces: one per problem, with CHAT_MODEL spans for model calls and TOOL spans for delegations."""
+"""Spans for one problem's work: a root span per problem, children for model calls and delegations; a no-op while off."""
 
-import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-# MLflow's export queue holds 1,000 traces by default and silently drops the rest when a fast job outruns it.
-TRACE_QUEUE_SIZE = 1_000_000
 
-# Set by `enable_traces` for the job's duration; while None, spans cost nothing.
-_destination: dict[str, str] | None = None
+class TraceSink(Protocol):
+    """Where finished traces go (`trace_writer.TraceWriter` writes them to MLflow)."""
+
+    def put(self, spans: list["SpanRecord"]) -> None: ...
+
+
+@dataclass
+class SpanRecord:
+    """One span as the job saw it: what went in, what came out, and when."""
+
+    name: str
+    span_type: str
+    trace_id: int  # 128 bits, shared by every span of one problem
+    span_id: int  # 64 bits
+    parent_id: int | None
+    start_ns: int
+    end_ns: int | None = None
+    inputs: Any = None
+    outputs: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def set_inputs(self, inputs: Any) -> None:
+        self.inputs = inputs
+
+    def set_outputs(self, outputs: Any) -> None:
+        self.outputs = outputs
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def set_error(self, message: str) -> None:
+        """Mark the span failed, with the error the job recorded (the problem's work may have gone on)."""
+        self.error = message
 
 
 class _NoSpan:
@@ -18,39 +53,60 @@ class _NoSpan:
 
     def set_attributes(self, attributes: dict[str, Any]) -> None: ...
 
+    def set_error(self, message: str) -> None: ...
+
+
+# Set by `traces_enabled` for the job's duration; while None, spans cost nothing.
+_sink: TraceSink | None = None
+# The innermost open span, and the list its trace's spans are gathered in; each asyncio task (one problem) has its own.
+_current: ContextVar[tuple[SpanRecord, list[SpanRecord]] | None] = ContextVar("delegate_current_span", default=None)
+
 
 @contextmanager
 def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterator[None]:
-    """Send the spans opened inside to this experiment, each trace linked to `run_id`; flush them at the end."""
-    import mlflow
-    from mlflow.entities.trace_location import MlflowExperimentLocation
+    """Write each problem's trace to this experiment, linked to `run_id`; every trace is written by the end."""
+    from delegate.tracking.trace_writer import TraceWriter
 
-    global _destination
-    os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", str(TRACE_QUEUE_SIZE))
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.tracing.set_destination(MlflowExperimentLocation(experiment_id))
-    _destination = {"run_id": run_id}
+    global _sink
+    writer = TraceWriter(tracking_uri, experiment_id, run_id)
+    _sink = writer
     try:
         yield
     finally:
-        _destination = None
-        mlflow.flush_trace_async_logging()
-        # Leave no process-wide MLflow state behind for the next job (a sweep runs jobs in one process).
-        mlflow.tracing.reset()
-        mlflow.set_tracking_uri(previous_uri)
+        _sink = None
+        failure = writer.close()
+        if failure:
+            # The job's results are safe in samples.jsonl and the run; only the traces are missing.
+            print(f"delegate: {failure}", file=sys.stderr)
 
 
 @contextmanager
 def span(name: str, span_type: str, inputs: Any = None, root: bool = False) -> Iterator[Any]:
-    """A span under the current one (`root`: a new trace, linked to the job's run); a no-op while traces are off."""
-    if _destination is None:
+    """A span under the current one (`root`, or no span open: the start of a new trace); a no-op while traces are off."""
+    sink = _sink
+    if sink is None:
         yield _NoSpan()
         return
-    import mlflow
-
-    run_id = _destination["run_id"] if root else None
-    with mlflow.start_span(name=name, span_type=span_type, run_id=run_id) as live:
-        if inputs is not None:
-            live.set_inputs(inputs)
-        yield live
+    outer = None if root else _current.get()
+    parent, spans = outer if outer is not None else (None, [])
+    record = SpanRecord(
+        name=name,
+        span_type=span_type,
+        trace_id=parent.trace_id if parent else secrets.randbits(128),
+        span_id=secrets.randbits(64) or 1,
+        parent_id=parent.span_id if parent else None,
+        start_ns=time.time_ns(),
+        inputs=inputs,
+    )
+    spans.append(record)
+    token = _current.set((record, spans))
+    try:
+        yield record
+    except BaseException as exc:
+        record.set_error(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        record.end_ns = time.time_ns()
+        _current.reset(token)
+        if parent is None:
+            sink.put(spans)

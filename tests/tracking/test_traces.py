@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pytest
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
@@ -27,11 +26,11 @@ PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills
 def test_span_is_a_no_op_while_traces_are_off():
     with span("problem-0", "AGENT", inputs={"id": 0}, root=True) as root:
         with span("llm.chat", "CHAT_MODEL", inputs={"messages": []}) as live:
-            # No MLflow span was opened, yet the strategy's calls on it still work.
-            assert mlflow.get_current_active_span() is None
+            # Nothing is recorded, yet the strategy's calls on it still work.
             live.set_inputs({"a": 1})
             live.set_outputs("text")
             live.set_attributes({"prompt_tokens": 3})
+            live.set_error("none really")
         root.set_outputs({"correct": True})
     assert type(root) is type(live)
     assert not hasattr(live, "span_id")
@@ -52,13 +51,11 @@ def test_span_off_does_not_import_mlflow():
     assert done.stdout.strip() == "False"
 
 
-@pytest.fixture
-def restore_mlflow_globals():
-    """traces_enabled sets the process-wide tracking URI and trace destination; put them back for later tests."""
-    uri = mlflow.get_tracking_uri()
-    yield
-    mlflow.tracing.reset()
-    mlflow.set_tracking_uri(uri)
+def new_run(tmp_path) -> tuple[str, MlflowClient, str, str]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    return uri, client, experiment_id, client.create_run(experiment_id).info.run_id
 
 
 def solve_router(llm: ScriptedServer, slm: ScriptedServer) -> dict:
@@ -81,11 +78,8 @@ def solve_router(llm: ScriptedServer, slm: ScriptedServer) -> dict:
     return asyncio.run(run())
 
 
-def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server, restore_mlflow_globals):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    run_id = client.create_run(experiment_id).info.run_id
+def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server):
+    uri, client, experiment_id, run_id = new_run(tmp_path)
 
     llm = scripted_server
     llm.push(
@@ -100,8 +94,12 @@ def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server
     assert record["correct"] and record["error"] is None
 
     [trace] = client.search_traces(locations=[experiment_id])
-    assert trace.info.request_metadata["mlflow.sourceRun"] == run_id
     assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [trace.info.trace_id]
+    assert trace.info.state.value == "OK"
+    assert trace.info.tags["mlflow.traceName"] == "problem-0"
+    # The trace's totals are the tokens the models reported: 101+17 and 257+23 (LLM), 31+44 (SLM).
+    assert trace.info.token_usage == {"input_tokens": 101 + 257 + 31, "output_tokens": 17 + 23 + 44,
+                                      "total_tokens": 101 + 17 + 257 + 23 + 31 + 44}
 
     spans = trace.data.spans
     [root] = [s for s in spans if s.parent_id is None]
@@ -128,11 +126,8 @@ def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server
     assert len(spans) == 5
 
 
-def test_spans_after_the_job_are_off_again(tmp_path, restore_mlflow_globals):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    run_id = client.create_run(experiment_id).info.run_id
+def test_spans_after_the_job_are_off_again(tmp_path):
+    uri, client, experiment_id, run_id = new_run(tmp_path)
     with traces_enabled(uri, experiment_id, run_id):
         with span("problem-1", "AGENT", root=True):
             pass
@@ -140,3 +135,59 @@ def test_spans_after_the_job_are_off_again(tmp_path, restore_mlflow_globals):
         live.set_outputs("ignored")
     traces = client.search_traces(locations=[experiment_id])
     assert [[s.name for s in t.data.spans] for t in traces] == [["problem-1"]]
+
+
+def test_concurrent_problems_each_get_their_own_trace_all_linked(tmp_path):
+    # More traces than one write batch (200) and than one link request (100), made by concurrent tasks.
+    uri, client, experiment_id, run_id = new_run(tmp_path)
+
+    async def problem(i: int) -> None:
+        with span(f"problem-{i}", "AGENT", inputs={"id": i}, root=True) as root:
+            await asyncio.sleep(0.001 * (i % 7))
+            with span("llm.chat", "CHAT_MODEL") as live:
+                await asyncio.sleep(0.001 * (i % 5))
+                live.set_attributes({"prompt_tokens": i, "completion_tokens": 1})
+            root.set_outputs({"id": i})
+
+    async def all_problems() -> None:
+        await asyncio.gather(*(problem(i) for i in range(450)))
+
+    with traces_enabled(uri, experiment_id, run_id):
+        asyncio.run(all_problems())
+
+    traces = client.search_traces(locations=[experiment_id], run_id=run_id, max_results=1000)
+    assert len(traces) == 450
+    for trace in traces:
+        [root] = [s for s in trace.data.spans if s.parent_id is None]
+        [child] = [s for s in trace.data.spans if s.parent_id is not None]
+        # The child is under its own problem's root, whatever ran in between.
+        assert child.parent_id == root.span_id
+        assert child.attributes["prompt_tokens"] == root.outputs["id"]
+        assert root.start_time_ns <= child.start_time_ns <= child.end_time_ns <= root.end_time_ns
+
+
+def test_a_failed_problem_is_an_error_trace(tmp_path):
+    uri, client, experiment_id, run_id = new_run(tmp_path)
+    with traces_enabled(uri, experiment_id, run_id):
+        with span("problem-3", "AGENT", root=True) as root:
+            with pytest.raises(TimeoutError):
+                with span("llm.chat", "CHAT_MODEL"):
+                    raise TimeoutError("no reply in 60 s")
+            root.set_error("TimeoutError: no reply in 60 s")
+    [trace] = client.search_traces(locations=[experiment_id])
+    assert trace.info.state.value == "ERROR"
+    assert {s.name: (s.status.status_code.value, s.status.description) for s in trace.data.spans} == {
+        "problem-3": ("ERROR", "TimeoutError: no reply in 60 s"),
+        "llm.chat": ("ERROR", "TimeoutError: no reply in 60 s"),
+    }
+
+
+def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes_on(tmp_path, capfd):
+    uri, client, _, run_id = new_run(tmp_path)
+    with traces_enabled(uri, "987654", run_id):  # no such experiment
+        with span("problem-1", "AGENT", root=True):
+            pass
+        with span("problem-2", "AGENT", root=True):
+            pass
+    [line] = [line for line in capfd.readouterr().err.splitlines() if line.startswith("delegate:")]
+    assert line.startswith("delegate: 2 of 2 traces could not be written to the MLflow store (the results are unaffected): ")
