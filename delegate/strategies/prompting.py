@@ -4,11 +4,16 @@ from typing import Any
 
 from delegate.config.schema import PromptConfig
 
-QUESTION_FIELD = "{question}"
+
+def fill(template: str, **values: Any) -> str:
+    """`{name}` replaced by each value given; every other brace (LaTeX, JSON) stays as written."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
 
 
 def render_messages(prompt: PromptConfig, question: str) -> list[dict[str, Any]]:
-    """System (if any) and user messages; `{question}` is the only placeholder, so LaTeX braces stay as written."""
+    """System (if any) and user messages; `{question}` is the only placeholder."""
     messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
-    messages.append({"role": "user", "content": prompt.user.replace(QUESTION_FIELD, question)})
+    messages.append({"role": "user", "content": fill(prompt.user, question=question)})
     return messages

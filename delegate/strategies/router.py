@@ -16,7 +16,7 @@ from delegate.models.base import ToolCall
 from delegate.models.metered import MeteredModel
 from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
-from delegate.strategies.prompting import render_messages
+from delegate.strategies.prompting import fill, render_messages
 from delegate.strategies.registry import Attempt, register_strategy
 from delegate.tracking.traces import span
 
@@ -37,13 +37,29 @@ class ToolConfig:
 
 
 @dataclass
+class ToolErrorMessages:
+    """What the LLM is told when its tool call can't be answered; the {placeholders} named below are filled in."""
+
+    unknown_tool: str = MISSING  # {name}: the tool it called; {tool}: the one it has
+    invalid_json: str = MISSING  # {detail}: the JSON error; {argument}
+    invalid_arguments: str = MISSING  # {argument}
+    empty_question: str = MISSING  # {argument}
+    question_too_long: str = MISSING  # {argument}, {chars}, {max_chars}
+    slm_error: str = MISSING  # {detail}: the SLM's error
+    over_limit: str = MISSING  # {max_tool_calls}
+
+
+@dataclass
 class RouterConfig(StrategyConfig):
     llm_prompt: PromptConfig = field(default_factory=PromptConfig)
     slm_prompt: PromptConfig = field(default_factory=PromptConfig)
     tool: ToolConfig = field(default_factory=ToolConfig)
+    tool_errors: ToolErrorMessages = field(default_factory=ToolErrorMessages)
     tool_result: ToolResult = ToolResult.answer
     # With tool_result=answer: {answer} and {last_sentence} are filled in.
     answer_template: str = "{answer}"
+    # Stands in for {answer} when the SLM's reply has none.
+    no_answer: str = MISSING
     # Sent (without tools) when the tool budget or the rounds run out.
     final_prompt: str = MISSING
     max_tool_calls: int = 6
@@ -68,22 +84,22 @@ def last_sentence(text: str, max_chars: int = 300) -> str:
     return sentences[-1].strip()[:max_chars] if sentences else ""
 
 
-def read_question(call: ToolCall, tool: ToolConfig) -> tuple[str | None, str | None, str | None]:
+def read_question(call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages) -> tuple[str | None, str | None, str | None]:
     """(question, None, None) for a usable call, else (None, event name, message for the LLM)."""
     if call.name != tool.name:
-        return None, "unknown_tool", f"Error: there is no tool named {call.name!r}; the only tool is {tool.name!r}."
+        return None, "unknown_tool", fill(errors.unknown_tool, name=call.name, tool=tool.name)
     try:
         arguments = json.loads(call.arguments or "{}")
     except ValueError as error:
-        return None, "invalid_arguments", f"Error: the arguments are not valid JSON ({error.msg}); send {{\"{tool.argument}\": \"...\"}}."
+        return None, "invalid_arguments", fill(errors.invalid_json, detail=error.msg, argument=tool.argument)
     question = arguments.get(tool.argument) if isinstance(arguments, dict) else None
     if not isinstance(question, str):
-        return None, "invalid_arguments", f"Error: the arguments need a string field {tool.argument!r}."
+        return None, "invalid_arguments", fill(errors.invalid_arguments, argument=tool.argument)
     if not question.strip():
-        return None, "empty_question", f"Error: {tool.argument!r} is empty; ask a self-contained question."
+        return None, "empty_question", fill(errors.empty_question, argument=tool.argument)
     if len(question) > tool.max_question_chars:
-        return None, "question_too_long", (
-            f"Error: {tool.argument!r} has {len(question)} characters; the limit is {tool.max_question_chars}."
+        return None, "question_too_long", fill(
+            errors.question_too_long, argument=tool.argument, chars=len(question), max_chars=tool.max_question_chars
         )
     return question.strip(), None, None
 
@@ -101,15 +117,16 @@ class RouterAttempt:
         if self.cfg.tool_result == ToolResult.full:
             return slm_text
         answer = extract_answer(slm_text)
-        return (
-            self.cfg.answer_template.replace("{answer}", answer if answer is not None else "(no final answer found)")
-            .replace("{last_sentence}", last_sentence(slm_text))
+        return fill(
+            self.cfg.answer_template,
+            answer=answer if answer is not None else self.cfg.no_answer,
+            last_sentence=last_sentence(slm_text),
         )
 
     async def delegate(self, call: ToolCall) -> dict[str, Any]:
         """Answer one tool call: the SLM's result, or an error the LLM can act on. Never raises for the model's mistakes."""
         with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
-            question, event, result = read_question(call, self.cfg.tool)
+            question, event, result = read_question(call, self.cfg.tool, self.cfg.tool_errors)
             entry: dict[str, Any] = {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments}
             if question is not None:
                 self.observer.delegating(call.id, question)
@@ -119,7 +136,8 @@ class RouterAttempt:
                 except ConfigError:
                     raise
                 except Exception as error:  # noqa: BLE001 - an SLM failure is reported to the LLM, not fatal
-                    event, result = "slm_error", f"Error: the assistant failed ({type(error).__name__}: {error})."
+                    event = "slm_error"
+                    result = fill(self.cfg.tool_errors.slm_error, detail=f"{type(error).__name__}: {error}")
                 else:
                     result = self.tool_result_text(slm_response.text)
                     entry |= {
@@ -139,7 +157,7 @@ class RouterAttempt:
 
     def refuse(self, call: ToolCall) -> dict[str, Any]:
         """A call past `max_tool_calls`: answered with an error, never sent to the SLM."""
-        result = f"Error: the limit of {self.cfg.max_tool_calls} tool calls is reached; answer now."
+        result = fill(self.cfg.tool_errors.over_limit, max_tool_calls=self.cfg.max_tool_calls)
         self.observer.tool_result(call.id, result)
         return {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments, "result": result, "error": "over_limit"}
 

@@ -2,11 +2,13 @@
 
 import json
 
+from delegate.config import compose_config
 from delegate.models.base import ToolCall
 from delegate.models.hermes import MALFORMED_CALL_NAME, inline_tools, parse_tool_calls
 from delegate.strategies.router import ToolConfig, read_question
 
 TOOL = ToolConfig(description="Ask a small math model.", argument_description="The sub-question.")
+TOOL_ERRORS = compose_config(["strategy=router"]).strategy.tool_errors
 
 
 def test_one_call_is_parsed_and_its_block_removed():
@@ -95,18 +97,18 @@ def test_text_without_calls_comes_back_unchanged():
 
 def test_malformed_call_is_an_unknown_tool_for_the_router():
     _, (call,) = parse_tool_calls("<tool_call>{not json</tool_call>")
-    question, event, message = read_question(call, TOOL)
+    question, event, message = read_question(call, TOOL, TOOL_ERRORS)
     assert question is None
     assert event == "unknown_tool"
     assert message.startswith("Error:")
-    assert repr(TOOL.name) in message
+    assert f"the only tool is '{TOOL.name}'" in message
 
 
 def test_well_formed_call_gives_the_router_its_question():
     _, (call,) = parse_tool_calls(
         '<tool_call>{"name": "ask_math_assistant", "arguments": {"question": "  What is 6*8? "}}</tool_call>'
     )
-    assert read_question(call, TOOL) == ("What is 6*8?", None, None)
+    assert read_question(call, TOOL, TOOL_ERRORS) == ("What is 6*8?", None, None)
 
 
 def test_an_unclosed_block_ends_at_the_next_one():

@@ -256,6 +256,13 @@ def test_bad_tool_call_gets_an_error_message_and_the_loop_goes_on(llm, slm, call
     )
 
 
+def test_error_messages_come_from_the_config(llm, slm):
+    llm.push(Reply(tool_calls=[ask("What is 6*8?", name="calculator")]), Reply(content="\\boxed{48}"))
+    solve(llm, slm, "strategy.tool_errors.unknown_tool='No {name} here; use {tool}. {braces} stay.'")
+    [message] = tool_messages(llm.requests[1])
+    assert message["content"] == "No calculator here; use ask_math_assistant. {braces} stay."
+
+
 def test_question_at_the_length_limit_is_accepted(llm, slm):
     llm.push(Reply(tool_calls=[ask("x" * 20)]), Reply(content="\\boxed{48}"))
     slm.push(Reply(content="\\boxed{1}"))
