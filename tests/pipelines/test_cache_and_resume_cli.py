@@ -151,7 +151,10 @@ def finished_before(samples: Path) -> list[dict]:
     return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
 
 
-def check_resumed(cwd: Path, server: ScriptedServer, samples: Path, run_id: str, before: list[dict], resume: str, uninterrupted):
+def check_resumed(
+    cwd: Path, server: ScriptedServer, samples: Path, run_id: str, before: list[dict], resume: str, uninterrupted,
+    every_finished_problem_traced: bool,
+):
     requests_before = len(server.requests)
     done = run_eval(cwd, *llm_job(server, *RESUMABLE), f"resume={resume}")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -174,6 +177,14 @@ def check_resumed(cwd: Path, server: ScriptedServer, samples: Path, run_id: str,
     assert not finished_questions & {question_of(r) for r in server.requests[requests_before:]}
     assert {question_of(r) for r in server.requests} == {r["question"] for r in records}
     assert len(server.requests) <= 8 + 1
+
+    # Each problem the resumed job solved is a trace in the same run; after Ctrl-C, so is each one finished before.
+    # (A kill can lose the traces still queued for writing, never a record.)
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run_id, max_results=100)
+    traced_ok = {t.info.tags["mlflow.traceName"] for t in traces if t.info.state.value == "OK"}
+    finished_ids = {r["id"] for r in before}
+    expected = {f"problem-{r['id']}" for r in records if every_finished_problem_traced or r["id"] not in finished_ids}
+    assert expected <= traced_ok
 
     metrics, _ = uninterrupted
     for name in DETERMINISTIC_METRICS:
@@ -199,7 +210,8 @@ def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_
     assert run_id == run.info.run_id
 
     check_resumed(
-        tmp_path, scripted_server, samples, run_id, before, str(samples.parent.relative_to(tmp_path)), uninterrupted
+        tmp_path, scripted_server, samples, run_id, before, str(samples.parent.relative_to(tmp_path)), uninterrupted,
+        every_finished_problem_traced=True,
     )
 
 
@@ -214,7 +226,9 @@ def test_a_job_killed_outright_resumes_from_its_run_id(tmp_path, scripted_server
     run_id = json.loads((samples.parent / "run_info.json").read_text())["run_id"]
     assert run_id == run.info.run_id
 
-    check_resumed(tmp_path, scripted_server, samples, run_id, before, run_id, uninterrupted)
+    check_resumed(
+        tmp_path, scripted_server, samples, run_id, before, run_id, uninterrupted, every_finished_problem_traced=False
+    )
 
 
 def test_resuming_with_a_changed_override_is_refused(tmp_path, scripted_server):
