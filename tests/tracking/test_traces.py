@@ -95,6 +95,11 @@ def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server
 
     [trace] = client.search_traces(locations=[experiment_id])
     assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [trace.info.trace_id]
+    # The filter the MLflow UI's run page uses for its Traces tab.
+    ui_filter = f"request_metadata.`mlflow.sourceRun` = '{run_id}'"
+    assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], filter_string=ui_filter)] == [
+        trace.info.trace_id
+    ]
     assert trace.info.state.value == "OK"
     assert trace.info.tags["mlflow.traceName"] == "problem-0"
     # The trace's totals are the tokens the models reported: 101+17 and 257+23 (LLM), 31+44 (SLM).
