@@ -12,6 +12,7 @@ from delegate.models.metered import MeteredModel, RoleUsage
 from delegate.scoring import score
 from delegate.strategies.observer import NO_OBSERVER, Observer
 from delegate.strategies.registry import Attempt, Strategy
+from delegate.tasks import gather_or_cancel
 from delegate.tracking.traces import span
 
 
@@ -83,10 +84,5 @@ async def run_problems(
         records.append(record)
         on_record(record)
 
-    tasks = [asyncio.ensure_future(run_one(p)) for p in problems]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
+    await gather_or_cancel(run_one(p) for p in problems)
     return records

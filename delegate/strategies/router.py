@@ -1,6 +1,5 @@
 """The router: the LLM reasons and delegates self-contained sub-questions to the SLM through a tool call."""
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import fill, render_messages
 from delegate.strategies.registry import Attempt, register_strategy
+from delegate.tasks import gather_or_cancel
 from delegate.tracking.traces import span
 
 
@@ -175,7 +175,7 @@ class RouterAttempt:
             budget = max(0, self.cfg.max_tool_calls - attempt.tool_calls)
             allowed, refused = response.tool_calls[:budget], response.tool_calls[budget:]
             # Several calls in one turn run concurrently; their answers go back in the LLM's order.
-            entries = [*await asyncio.gather(*(self.delegate(call) for call in allowed)), *map(self.refuse, refused)]
+            entries = [*await gather_or_cancel(self.delegate(call) for call in allowed), *map(self.refuse, refused)]
             # Recorded in the LLM's order, like the tool messages, whatever order the SLM finished in.
             attempt.delegations.extend(entries)
             attempt.events.update(entry["error"] for entry in entries if entry["error"])

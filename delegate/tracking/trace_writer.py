@@ -50,6 +50,10 @@ class TraceWriter:
         """Write what is queued and stop; a one-line account of traces that could not be written, if any."""
         self._queue.put(_CLOSE)
         self._thread.join()
+        # Left behind only if the thread died: counted, not lost silently.
+        while not self._queue.empty():
+            if self._queue.get() is not _CLOSE:
+                self.failed += 1
         if not self.failed:
             return None
         return (
@@ -59,6 +63,12 @@ class TraceWriter:
         )
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        except BaseException as exc:  # noqa: BLE001 - reported by close(), which counts what was left
+            self._note_error(exc)
+
+    def _write_until_closed(self) -> None:
         while True:
             item = self._queue.get()
             batch: list[list[SpanRecord]] = []
@@ -79,16 +89,27 @@ class TraceWriter:
         if not traces:
             return
         try:
-            self._tracing.log_spans(self.experiment_id, [to_mlflow_span(record) for spans in traces for record in spans])
-            trace_ids = [mlflow_trace_id(spans[0].trace_id) for spans in traces]
-            for start in range(0, len(trace_ids), MAX_LINKS_PER_REQUEST):
-                self._client.link_traces_to_run(trace_ids[start : start + MAX_LINKS_PER_REQUEST], self.run_id)
+            self._write_batch(traces)
         except Exception as exc:  # noqa: BLE001 - a trace store failure must not stop or lose the job's results
-            self.failed += len(traces)
-            first_line = (str(exc).splitlines() or [""])[0][:300]
-            self._first_error = self._first_error or f"{type(exc).__name__}: {first_line}"
+            if len(traces) == 1:
+                self.failed += 1
+                self._note_error(exc)
+                return
+            # One bad trace must not cost the rest of its batch.
+            for trace in traces:
+                self._write([trace])
         else:
             self.written += len(traces)
+
+    def _write_batch(self, traces: list[list[SpanRecord]]) -> None:
+        self._tracing.log_spans(self.experiment_id, [to_mlflow_span(record) for spans in traces for record in spans])
+        trace_ids = [mlflow_trace_id(spans[0].trace_id) for spans in traces]
+        for start in range(0, len(trace_ids), MAX_LINKS_PER_REQUEST):
+            self._client.link_traces_to_run(trace_ids[start : start + MAX_LINKS_PER_REQUEST], self.run_id)
+
+    def _note_error(self, exc: BaseException) -> None:
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        self._first_error = self._first_error or f"{type(exc).__name__}: {first_line}"
 
 
 def mlflow_trace_id(trace_id: int) -> str:
@@ -96,7 +117,13 @@ def mlflow_trace_id(trace_id: int) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a model's broken "\\ud83d" escape) can't be stored as UTF-8; escaped, it can.
+        return json.dumps(value, default=str)
+    return text
 
 
 def _base64_id(value: int, n_bytes: int) -> str:

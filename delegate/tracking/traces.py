@@ -1,12 +1,13 @@
 """Spans for one problem's work: a root span per problem, children for model calls and delegations; a no-op while off."""
 
+import asyncio
 import secrets
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 
@@ -100,13 +101,29 @@ def span(name: str, span_type: str, inputs: Any = None, root: bool = False) -> I
     )
     spans.append(record)
     token = _current.set((record, spans))
+    interrupted = False
     try:
         yield record
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        # A problem that did not finish: like its record, its trace is not kept (a resumed job traces it anew).
+        interrupted = True
+        record.set_error(f"{type(exc).__name__}: cancelled")
+        raise
     except BaseException as exc:
         record.set_error(f"{type(exc).__name__}: {exc}")
         raise
     finally:
         record.end_ns = time.time_ns()
         _current.reset(token)
-        if parent is None:
-            sink.put(spans)
+        if parent is None and not interrupted:
+            sink.put(finished_copy(spans, record.end_ns))
+
+
+def finished_copy(spans: list[SpanRecord], end_ns: int) -> list[SpanRecord]:
+    """The trace as it stands when its root ends: copies, so a task still running can't change what gets written."""
+    copies = [replace(record, attributes=dict(record.attributes)) for record in spans]
+    for record in copies:
+        if record.end_ns is None:
+            record.end_ns = end_ns
+            record.error = record.error or "still running when the problem ended"
+    return copies

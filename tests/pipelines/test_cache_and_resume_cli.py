@@ -180,11 +180,13 @@ def check_resumed(
 
     # Each problem the resumed job solved is a trace in the same run; after Ctrl-C, so is each one finished before.
     # (A kill can lose the traces still queued for writing, never a record.)
+    # The problem in flight at the interruption left no trace of its own: one trace per problem, none failed.
     traces = client.search_traces(locations=[run.info.experiment_id], run_id=run_id, max_results=100)
-    traced_ok = {t.info.tags["mlflow.traceName"] for t in traces if t.info.state.value == "OK"}
+    names = [t.info.tags["mlflow.traceName"] for t in traces]
+    assert len(names) == len(set(names)) and {t.info.state.value for t in traces} == {"OK"}
     finished_ids = {r["id"] for r in before}
     expected = {f"problem-{r['id']}" for r in records if every_finished_problem_traced or r["id"] not in finished_ids}
-    assert expected <= traced_ok
+    assert expected <= set(names)
 
     metrics, _ = uninterrupted
     for name in DETERMINISTIC_METRICS:

@@ -196,3 +196,49 @@ def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes
             pass
     [line] = [line for line in capfd.readouterr().err.splitlines() if line.startswith("delegate:")]
     assert line.startswith("delegate: 2 of 2 traces could not be written to the MLflow store (the results are unaffected): ")
+
+
+def test_an_interrupted_problem_leaves_no_trace(tmp_path):
+    # Like its record: the resumed job solves it again, and traces it then.
+    uri, client, experiment_id, run_id = new_run(tmp_path)
+
+    async def problem() -> None:
+        with span("problem-1", "AGENT", root=True), span("llm.chat", "CHAT_MODEL"):
+            await asyncio.sleep(10)
+
+    async def interrupted() -> None:
+        task = asyncio.ensure_future(problem())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with traces_enabled(uri, experiment_id, run_id):
+        asyncio.run(interrupted())
+        with span("problem-2", "AGENT", root=True):
+            pass
+    assert [t.info.tags["mlflow.traceName"] for t in client.search_traces(locations=[experiment_id])] == ["problem-2"]
+
+
+def test_a_span_still_open_when_its_problem_ends_is_written_as_unfinished(tmp_path):
+    uri, client, experiment_id, run_id = new_run(tmp_path)
+
+    async def straggler() -> None:
+        with span("tool", "TOOL"):
+            await asyncio.sleep(0.2)
+            with span("slm.chat", "CHAT_MODEL"):  # opened after the problem ended: not part of what was written
+                pass
+
+    async def problem() -> None:
+        with span("problem-1", "AGENT", root=True):
+            task = asyncio.ensure_future(straggler())
+            await asyncio.sleep(0.05)
+        await task
+
+    with traces_enabled(uri, experiment_id, run_id):
+        asyncio.run(problem())
+    [trace] = client.search_traces(locations=[experiment_id])
+    spans = {s.name: s for s in trace.data.spans}
+    assert sorted(spans) == ["problem-1", "tool"]
+    assert spans["tool"].status.description == "still running when the problem ended"
+    assert spans["tool"].end_time_ns == spans["problem-1"].end_time_ns
