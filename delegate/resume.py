@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
 from delegate.records import SAMPLES_FILE
-from delegate.tracking.mlflow_run import Store, flatten
+from delegate.tracking.mlflow_run import Store, flatten, redacted_uri
 
 RUN_INFO_FILE = "run_info.json"
 OUTPUT_DIR_TAG = "delegate.output_dir"
@@ -76,7 +76,7 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
             run = store.client.get_run(resume)
         except MlflowException:
             raise ConfigError(
-                f"resume={resume}: neither a run folder of delegate-eval nor a run id in {store.tracking_uri}; "
+                f"resume={resume}: neither a run folder of delegate-eval nor a run id in {redacted_uri(store.tracking_uri)}; "
                 "give the folder (outputs/...) or the MLflow run id"
             ) from None
         run_id = run.info.run_id
@@ -87,7 +87,7 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
         store.client.get_run(run_id)
     except MlflowException:
         raise ConfigError(
-            f"resume={resume}: its MLflow run {run_id} is not in {store.tracking_uri}; "
+            f"resume={resume}: its MLflow run {run_id} is not in {redacted_uri(store.tracking_uri)}; "
             "launch from the same directory or set tracking.uri to the store it used"
         ) from None
     differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)

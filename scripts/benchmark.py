@@ -32,6 +32,7 @@ from delegate.job import run_job, solve_problems
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache
 from delegate.strategies import get_strategy
+from delegate.strategies.prompting import render_messages
 from tests.support.scripted_server import Reply, ScriptedServer
 
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -126,9 +127,15 @@ def measure_concurrency_and_cache(data_path: Path, workdir: Path) -> dict:
 
 
 async def slm_tokens_per_s(max_batch_size: int, max_new_tokens: int) -> tuple[float, int, float]:
-    cfg = compose_config(["slm=local", "device=cpu", f"slm.max_new_tokens={max_new_tokens}", f"slm.max_batch_size={max_batch_size}"])
+    cfg = compose_config([
+        "strategy=router", "slm=local", "device=cpu", f"slm.max_new_tokens={max_new_tokens}", f"slm.max_batch_size={max_batch_size}",
+    ])
     model = build_model(cfg.slm, "slm")
-    messages = lambda q: [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."}, {"role": "user", "content": q}]  # noqa: E731
+    slm_prompt = OmegaConf.to_object(cfg.strategy).slm_prompt  # the router's own prompt for sub-questions
+
+    def messages(question: str) -> list[dict]:
+        return render_messages(slm_prompt, question)
+
     await model.chat(messages("What is 1 plus 1?"))  # load the weights and warm up outside the timing
     started_s = time.perf_counter()
     replies = await asyncio.gather(*(model.chat(messages(q)) for q in SUB_QUESTIONS))

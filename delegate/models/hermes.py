@@ -4,6 +4,7 @@ import json
 import re
 
 from delegate.models.base import ToolCall
+from delegate.templates import fill
 
 # A block ends at its closing tag, at the next opening tag (an unclosed block), or at the end (cut-off generation).
 TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|(?=<tool_call>)|$)", re.DOTALL)
@@ -55,7 +56,7 @@ def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: st
         else:
             inlined.append(message)
     if tools:
-        description = tool_prompt.replace("{tools}", "\n".join(json.dumps(t) for t in tools))
+        description = fill(tool_prompt, tools="\n".join(json.dumps(t) for t in tools))
         if inlined and inlined[0]["role"] == "system":
             inlined[0] = {"role": "system", "content": f"{inlined[0]['content']}\n\n{description}"}
         else:

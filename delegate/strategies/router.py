@@ -15,9 +15,10 @@ from delegate.models.base import ToolCall
 from delegate.models.metered import MeteredModel
 from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
-from delegate.strategies.prompting import fill, render_messages
+from delegate.strategies.prompting import render_messages
 from delegate.strategies.registry import Attempt, register_strategy
 from delegate.tasks import gather_or_cancel
+from delegate.templates import fill
 from delegate.tracking.traces import span
 
 

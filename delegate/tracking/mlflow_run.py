@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 from delegate.config.schema import TrackingConfig
 
@@ -24,6 +25,14 @@ def resolve_tracking_uri(cfg: TrackingConfig, launch_dir: Path) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         uri = prefix + str((launch_dir / uri[len(prefix):]).resolve())
     return uri
+
+
+def redacted_uri(uri: str) -> str:
+    """The URI as messages may show it: a database URI's password becomes ***."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:

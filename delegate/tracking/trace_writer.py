@@ -13,6 +13,11 @@ import threading
 import time
 from typing import Any
 
+from mlflow import MlflowClient
+from mlflow.entities import Span
+from mlflow.tracing.client import TracingClient
+from mlflow.tracing.constant import SpanAttributeKey, TraceTagKey
+
 from delegate.tracking.traces import SpanRecord
 
 # At most this many traces per transaction; MLflow links at most 100 traces to a run per request.
@@ -28,9 +33,6 @@ class TraceWriter:
     """A background thread that writes the traces it is given to one experiment, linked to one run."""
 
     def __init__(self, tracking_uri: str, experiment_id: str, run_id: str):
-        from mlflow import MlflowClient
-        from mlflow.tracing.client import TracingClient
-
         self._client = MlflowClient(tracking_uri)
         self._tracing = TracingClient(tracking_uri)
         self.experiment_id = experiment_id
@@ -130,11 +132,8 @@ def _base64_id(value: int, n_bytes: int) -> str:
     return base64.b64encode(value.to_bytes(n_bytes, "big")).decode("ascii")
 
 
-def to_mlflow_span(record: SpanRecord) -> Any:
+def to_mlflow_span(record: SpanRecord) -> Span:
     """The MLflow span for a record, in MLflow's own serialised form (what `Span.to_dict` writes)."""
-    from mlflow.entities import Span
-    from mlflow.tracing.constant import SpanAttributeKey, TraceTagKey
-
     attributes = {
         SpanAttributeKey.REQUEST_ID: _json(mlflow_trace_id(record.trace_id)),
         SpanAttributeKey.SPAN_TYPE: _json(record.span_type),

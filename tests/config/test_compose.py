@@ -1,13 +1,11 @@
 """The real conf/ composes in every option, converts to its schema, and refuses typos and wrong types at compose time."""
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from delegate.config import register_schemas
+import delegate.config
+from delegate.config import CONFIG_DIR
 from delegate.config.schema import (
     MODEL_SCHEMAS,
     Config,
@@ -20,7 +18,6 @@ from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from delegate.strategies.solo import SoloConfig
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ("data", "strategy", "llm", "slm", "tracking", "experiment")
 
 # The schema each group file must convert to; a new file needs a line here.
@@ -47,15 +44,13 @@ def group_options() -> list[tuple[str, str]]:
     return [
         (group, path.stem)
         for group in GROUPS
-        for path in sorted((CONF_DIR / group).glob("*.yaml"))
+        for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
         if not path.stem.endswith("_schema")
     ]
 
 
 def compose_config(*overrides: str):
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return delegate.config.compose_config(list(overrides))
 
 
 def composition_error(*overrides: str) -> ConfigCompositionException:

@@ -1,30 +1,19 @@
 """The router loop with the real config and the real SDK against two scripted servers (LLM and SLM) on loopback."""
 
-import asyncio
 import json
 import threading
 from functools import cache
-from pathlib import Path
 from statistics import mean
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from delegate.config import register_schemas
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
-from delegate.data.problem import Problem
-from delegate.models import build_model
-from delegate.runner import solve_and_score
-from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from tests.support.cli import logged_records, mlflow_runs, run_eval
+from tests.support.router import PROBLEM, solve
 from tests.support.scripted_server import Reply, ScriptedServer
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
-PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 TOOL = "ask_math_assistant"
 
 
@@ -43,33 +32,6 @@ def ask(question: str, call_id: str | None = None, name: str = TOOL) -> dict:
     """A scripted tool call asking the SLM `question`."""
     call = {"name": name, "arguments": json.dumps({"question": question})}
     return call | {"id": call_id} if call_id else call
-
-
-def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[dict, RouterConfig]:
-    """The record of one problem run through `solve_and_score`, and the router config it ran with."""
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "strategy=router",
-                "llm=openai-compatible", f"llm.base_url={llm.base_url}",
-                "slm=openai-compatible", f"slm.base_url={slm.base_url}",
-                *overrides,
-            ],
-        )
-    router_cfg = OmegaConf.to_object(cfg.strategy)
-    assert isinstance(router_cfg, RouterConfig)
-
-    async def run() -> dict:
-        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
-        try:
-            return await solve_and_score(problem, get_strategy("router"), models, router_cfg, PRICES)
-        finally:
-            for model in models.values():
-                await model.aclose()
-
-    return asyncio.run(run()), router_cfg
 
 
 def tool_messages(request: dict) -> list[dict]:
@@ -335,26 +297,18 @@ def test_calls_over_the_limit_in_one_turn_are_refused(llm, slm):
     assert record["correct"]
 
 
-def test_max_rounds_forces_a_final_answer_without_tools(llm, slm):
+@pytest.mark.parametrize("max_rounds", [1, 3])
+def test_max_rounds_forces_a_final_answer_without_tools(llm, slm, max_rounds):
+    # Rounds, not calls: one delegation per round, then the forced final turn.
     llm.set_responder(always_delegate)
     slm.default = Reply(content="\\boxed{2}")
-    record, cfg = solve(llm, slm, "strategy.max_rounds=1")
-    assert len(slm.requests) == 1
-    assert len(llm.requests) == 2
+    record, cfg = solve(llm, slm, f"strategy.max_rounds={max_rounds}")
+    assert len(slm.requests) == max_rounds
+    assert len(llm.requests) == max_rounds + 1
     assert record["events"] == {"forced_final": 1}
-    assert record["tool_calls"] == 1
+    assert record["tool_calls"] == max_rounds
     assert_forced_final(llm, cfg)
     assert record["correct"]
-
-
-def test_max_rounds_counts_rounds_not_calls(llm, slm):
-    llm.set_responder(always_delegate)
-    slm.default = Reply(content="\\boxed{2}")
-    record, cfg = solve(llm, slm, "strategy.max_rounds=3")
-    assert len(slm.requests) == 3
-    assert len(llm.requests) == 4
-    assert record["events"] == {"forced_final": 1}
-    assert_forced_final(llm, cfg)
 
 
 # End to end: delegate-eval in a subprocess

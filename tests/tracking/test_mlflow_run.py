@@ -11,6 +11,7 @@ from delegate.tracking.mlflow_run import (
     default_artifact_location,
     ensure_experiment,
     flatten,
+    redacted_uri,
     resolve_tracking_uri,
     connect_store,
     tracked_run,
@@ -67,6 +68,18 @@ def test_artifacts_go_beside_a_sqlite_store(tmp_path):
 
 
 # flatten
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("postgresql://delegate:s3cret@db.example:5432/mlflow", "postgresql://delegate:***@db.example:5432/mlflow"),
+        ("sqlite:////work/mlflow.db", "sqlite:////work/mlflow.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ],
+)
+def test_a_uri_in_a_message_never_shows_its_password(uri, shown):
+    assert redacted_uri(uri) == shown
 
 
 def test_flatten_nested_config():

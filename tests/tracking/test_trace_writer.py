@@ -1,7 +1,5 @@
 """The trace writer: batches into a real SQLite store, one bad trace costs only itself, and the span format MLflow reads."""
 
-from mlflow import MlflowClient
-
 from delegate.tracking.trace_writer import TraceWriter, mlflow_trace_id
 from delegate.tracking.traces import SpanRecord
 
@@ -11,15 +9,8 @@ def root(trace_id: int, name: str = "problem-1", outputs=None) -> list[SpanRecor
                        start_ns=1_700_000_000_000_000_000, end_ns=1_700_000_000_250_000_000, outputs=outputs)]
 
 
-def store(tmp_path) -> tuple[str, MlflowClient, str, str]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    return uri, client, experiment_id, client.create_run(experiment_id).info.run_id
-
-
-def test_one_bad_trace_costs_only_itself(tmp_path):
-    uri, client, experiment_id, run_id = store(tmp_path)
+def test_one_bad_trace_costs_only_itself(store_run):
+    uri, client, experiment_id, run_id = store_run
     writer = TraceWriter(uri, experiment_id, run_id)
     writer.put(root(10, name="problem-" + "x" * 5000))  # MLflow refuses trace names over 4,096 characters
     # A lone surrogate, as a model's broken escape can leave in its text: not valid UTF-8 as it is.
@@ -36,8 +27,8 @@ def test_one_bad_trace_costs_only_itself(tmp_path):
     assert traces[mlflow_trace_id(30)].info.execution_duration == 250
 
 
-def test_closing_an_idle_writer_writes_nothing_and_reports_nothing(tmp_path):
-    uri, client, experiment_id, run_id = store(tmp_path)
+def test_closing_an_idle_writer_writes_nothing_and_reports_nothing(store_run):
+    uri, client, experiment_id, run_id = store_run
     writer = TraceWriter(uri, experiment_id, run_id)
     assert writer.close() is None
     assert client.search_traces(locations=[experiment_id]) == []

@@ -6,21 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from mlflow import MlflowClient
-from omegaconf import OmegaConf
 
-from delegate.config import register_schemas
-from delegate.data.problem import Problem
-from delegate.models import build_model
-from delegate.runner import solve_and_score
-from delegate.strategies import get_strategy
 from delegate.tracking.traces import span, traces_enabled
+from tests.support.router import PROBLEM, solve
 from tests.support.scripted_server import Reply, ScriptedServer
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
-PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 
 
 def test_span_is_a_no_op_while_traces_are_off():
@@ -51,35 +41,8 @@ def test_span_off_does_not_import_mlflow():
     assert done.stdout.strip() == "False"
 
 
-def new_run(tmp_path) -> tuple[str, MlflowClient, str, str]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("traces", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    return uri, client, experiment_id, client.create_run(experiment_id).info.run_id
-
-
-def solve_router(llm: ScriptedServer, slm: ScriptedServer) -> dict:
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "strategy=router",
-            "llm=openai-compatible", f"llm.base_url={llm.base_url}",
-            "slm=openai-compatible", f"slm.base_url={slm.base_url}",
-        ])
-
-    async def run() -> dict:
-        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
-        try:
-            return await solve_and_score(PROBLEM, get_strategy("router"), models, OmegaConf.to_object(cfg.strategy), PRICES)
-        finally:
-            for model in models.values():
-                await model.aclose()
-
-    return asyncio.run(run())
-
-
-def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server):
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_server):
+    uri, client, experiment_id, run_id = store_run
 
     llm = scripted_server
     llm.push(
@@ -90,7 +53,7 @@ def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server
     with ScriptedServer() as slm:
         slm.push(Reply(content="6*8 = 48. \\boxed{48}", prompt_tokens=31, completion_tokens=44, delay_s=0.05))
         with traces_enabled(uri, experiment_id, run_id):
-            record = solve_router(llm, slm)
+            record, _ = solve(llm, slm)
     assert record["correct"] and record["error"] is None
 
     [trace] = client.search_traces(locations=[experiment_id])
@@ -131,8 +94,8 @@ def test_router_problem_is_one_trace_linked_to_the_run(tmp_path, scripted_server
     assert len(spans) == 5
 
 
-def test_spans_after_the_job_are_off_again(tmp_path):
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+def test_spans_after_the_job_are_off_again(store_run):
+    uri, client, experiment_id, run_id = store_run
     with traces_enabled(uri, experiment_id, run_id):
         with span("problem-1", "AGENT", root=True):
             pass
@@ -142,9 +105,9 @@ def test_spans_after_the_job_are_off_again(tmp_path):
     assert [[s.name for s in t.data.spans] for t in traces] == [["problem-1"]]
 
 
-def test_concurrent_problems_each_get_their_own_trace_all_linked(tmp_path):
+def test_concurrent_problems_each_get_their_own_trace_all_linked(store_run):
     # More traces than one write batch (200) and than one link request (100), made by concurrent tasks.
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+    uri, client, experiment_id, run_id = store_run
 
     async def problem(i: int) -> None:
         with span(f"problem-{i}", "AGENT", inputs={"id": i}, root=True) as root:
@@ -171,8 +134,8 @@ def test_concurrent_problems_each_get_their_own_trace_all_linked(tmp_path):
         assert root.start_time_ns <= child.start_time_ns <= child.end_time_ns <= root.end_time_ns
 
 
-def test_a_failed_problem_is_an_error_trace(tmp_path):
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+def test_a_failed_problem_is_an_error_trace(store_run):
+    uri, client, experiment_id, run_id = store_run
     with traces_enabled(uri, experiment_id, run_id):
         with span("problem-3", "AGENT", root=True) as root:
             with pytest.raises(TimeoutError):
@@ -187,8 +150,8 @@ def test_a_failed_problem_is_an_error_trace(tmp_path):
     }
 
 
-def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes_on(tmp_path, capfd):
-    uri, client, _, run_id = new_run(tmp_path)
+def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes_on(store_run, capfd):
+    uri, client, _, run_id = store_run
     with traces_enabled(uri, "987654", run_id):  # no such experiment
         with span("problem-1", "AGENT", root=True):
             pass
@@ -198,9 +161,9 @@ def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes
     assert line.startswith("delegate: 2 of 2 traces could not be written to the MLflow store (the results are unaffected): ")
 
 
-def test_an_interrupted_problem_leaves_no_trace(tmp_path):
+def test_an_interrupted_problem_leaves_no_trace(store_run):
     # Like its record: the resumed job solves it again, and traces it then.
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+    uri, client, experiment_id, run_id = store_run
 
     async def problem() -> None:
         with span("problem-1", "AGENT", root=True), span("llm.chat", "CHAT_MODEL"):
@@ -220,8 +183,8 @@ def test_an_interrupted_problem_leaves_no_trace(tmp_path):
     assert [t.info.tags["mlflow.traceName"] for t in client.search_traces(locations=[experiment_id])] == ["problem-2"]
 
 
-def test_a_span_still_open_when_its_problem_ends_is_written_as_unfinished(tmp_path):
-    uri, client, experiment_id, run_id = new_run(tmp_path)
+def test_a_span_still_open_when_its_problem_ends_is_written_as_unfinished(store_run):
+    uri, client, experiment_id, run_id = store_run
 
     async def straggler() -> None:
         with span("tool", "TOOL"):

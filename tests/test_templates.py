@@ -1,6 +1,6 @@
-"""Prompt templates: named placeholders filled once; every other brace (LaTeX, JSON) kept."""
+"""Templates from config: named placeholders filled once; every other brace (LaTeX, JSON) kept."""
 
-from delegate.strategies.prompting import fill
+from delegate.templates import fill
 
 
 def test_named_placeholders_are_filled_and_other_braces_kept():

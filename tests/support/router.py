@@ -1,0 +1,38 @@
+"""One problem through the router, with the real config and the real SDK, against scripted LLM and SLM servers."""
+
+import asyncio
+
+from omegaconf import OmegaConf
+
+from delegate.config import compose_config
+from delegate.data.problem import Problem
+from delegate.models import build_model
+from delegate.runner import solve_and_score
+from delegate.strategies import get_strategy
+from delegate.strategies.router import RouterConfig
+from tests.support.scripted_server import ScriptedServer
+
+PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
+PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
+
+
+def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[dict, RouterConfig]:
+    """The record of one problem run through `solve_and_score`, and the router config it ran with."""
+    cfg = compose_config([
+        "strategy=router",
+        "llm=openai-compatible", f"llm.base_url={llm.base_url}",
+        "slm=openai-compatible", f"slm.base_url={slm.base_url}",
+        *overrides,
+    ])
+    router_cfg = OmegaConf.to_object(cfg.strategy)
+    assert isinstance(router_cfg, RouterConfig)
+
+    async def run() -> dict:
+        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
+        try:
+            return await solve_and_score(problem, get_strategy("router"), models, router_cfg, PRICES)
+        finally:
+            for model in models.values():
+                await model.aclose()
+
+    return asyncio.run(run()), router_cfg
