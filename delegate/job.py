@@ -11,10 +11,10 @@ from tqdm import tqdm
 
 from delegate.data import load_problems
 from delegate.errors import ConfigError, RunFailed
-from delegate.metrics import ROLES, summarize
+from delegate.metrics import summarize
 from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
-from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleWriter
+from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, SampleRecord, SampleWriter
 from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
 from delegate.runner import run_problems
@@ -41,8 +41,8 @@ def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
 
 
 async def solve_problems(
-    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[dict[str, Any]], None]
-) -> list[dict[str, Any]]:
+    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[SampleRecord], None]
+) -> list[SampleRecord]:
     """Every problem through the strategy at the configured concurrency and prices; the models are closed after."""
     prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
     try:
@@ -56,17 +56,17 @@ async def solve_problems(
 
 async def _solve_all(
     cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int
-) -> list[dict[str, Any]]:
+) -> list[SampleRecord]:
     """solve_problems, with each record written as it finishes and a progress bar."""
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
     progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", mininterval=0.5)
     solved = correct = 0
 
-    def on_record(record: dict[str, Any]) -> None:
+    def on_record(record: SampleRecord) -> None:
         nonlocal solved, correct
         writer.write(record)
         solved += 1
-        correct += bool(record["correct"])
+        correct += record.correct
         progress.set_postfix(accuracy=f"{correct / solved:.1%}", refresh=False)
         progress.update(1)
 
@@ -76,8 +76,11 @@ async def _solve_all(
         progress.close()
 
 
-def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, Any]:
-    """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json."""
+def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json.
+
+    `extra_tags` are added to the MLflow run's tags (delegate-reproduce's delegate.reproduces=<run id>).
+    """
     strategy = get_strategy(cfg.strategy.name)
     if cfg.concurrency < 1:
         raise ConfigError(f"concurrency={cfg.concurrency}: must be at least 1")
@@ -88,14 +91,14 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
     if previous is not None:
         output_dir = previous.output_dir
     ids = {p.id for p in problems}
-    finished = [r for r in previous.records if r["id"] in ids] if previous else []
-    finished_ids = {r["id"] for r in finished}
+    finished = [r for r in previous.records if r.id in ids] if previous else []
+    finished_ids = {r.id for r in finished}
     todo = [p for p in problems if p.id not in finished_ids]
     tags = {
         "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, OUTPUT_DIR_TAG: str(output_dir.resolve()),
         # A resumed run keeps the commit it started on, and says which one finished it.
         "git_commit_resumed" if previous else "git_commit": git_commit(),
-    }
+    } | (extra_tags or {})
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
     cache = open_cache(cfg, launch_dir)
@@ -119,7 +122,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
             # Whatever finished is kept in the run, even when the job stops early.
             run.log_artifact(samples_path)
             run.log_artifact(output_dir / ".hydra", ".hydra")
-        records.sort(key=lambda r: r["id"])
+        records.sort(key=lambda r: r.id)
         metrics = summarize(records)
         summary = {"method": method_label(cfg, strategy), "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -127,10 +130,10 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path) -> dict[str, An
         run.log_artifact(output_dir / SUMMARY_FILE)
         print(summary_table([summary]))
         if metrics["n_errors"] == metrics["n_samples"]:
-            first_error = next(r["error"] for r in records if r["error"])
+            first_error = next(r.error for r in records if r.error)
             raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
-        delegations = [d for r in records for d in r.get("delegations", [])]
-        slm_failures = [d for d in delegations if d["error"] == "slm_error"]
+        delegations = [d for r in records for d in r.delegations]
+        slm_failures = [d for d in delegations if d.error == "slm_error"]
         if slm_failures and len(slm_failures) == len(delegations):
-            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {slm_failures[0]['result']}")
+            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {slm_failures[0].result}")
     return summary

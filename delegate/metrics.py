@@ -2,15 +2,17 @@
 
 import math
 from statistics import mean
-from typing import Any
 
 import numpy as np
 
-ROLES = ("llm", "slm")
+from delegate.records import ROLES, SampleRecord
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion: sane at 0%, 100% and small n, unlike the normal approximation."""
+    """95% Wilson score interval for a proportion: sane at 0%, 100% and small n, unlike the normal approximation.
+
+    Wilson (1927), "Probable inference, the law of succession, and statistical inference", JASA 22:209-212.
+    """
     if n == 0:
         return 0.0, 0.0
     p = successes / n
@@ -27,14 +29,14 @@ def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
+def summarize(records: list[SampleRecord]) -> dict[str, float]:
     """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts."""
     n = len(records)
     if n == 0:
         raise ValueError("no sample records to summarize")
-    correct = sum(bool(r["correct"]) for r in records)
+    correct = sum(r.correct for r in records)
     low, high = wilson_interval(correct, n)
-    latencies_s = [r["latency_s"] for r in records]
+    latencies_s = [r.latency_s for r in records]
     metrics = {
         "accuracy": correct / n,
         "accuracy_ci_low": low,
@@ -44,25 +46,25 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, float]:
         "p95_latency_s": float(np.percentile(latencies_s, 95)),
     }
     for role in ROLES:
-        prompt = mean(r[role]["prompt_tokens"] for r in records)
-        completion = mean(r[role]["completion_tokens"] for r in records)
+        prompt = mean(r.usage[role].prompt_tokens for r in records)
+        completion = mean(r.usage[role].completion_tokens for r in records)
         metrics |= {
             f"avg_{role}_prompt_tokens": prompt,
             f"avg_{role}_completion_tokens": completion,
             f"avg_{role}_tokens": prompt + completion,
         }
+    delegations = [d for r in records for d in r.delegations]
     metrics |= {
-        "avg_tool_calls": mean(r["tool_calls"] for r in records),
-        "delegation_rate": sum(r["tool_calls"] > 0 for r in records) / n,
-        "avg_slm_latency_s": mean(r["slm"]["latency_s"] for r in records),
+        "avg_tool_calls": mean(r.tool_calls for r in records),
+        "delegation_rate": sum(r.tool_calls > 0 for r in records) / n,
+        "avg_slm_latency_s": mean(r.usage["slm"].latency_s for r in records),
         # Tool calls answered with an error (bad arguments, SLM failures, over the limit), per tool call.
-        "tool_error_rate": _ratio(sum(d["error"] is not None for r in records for d in r.get("delegations", [])),
-                                  sum(len(r.get("delegations", [])) for r in records)),
-        "cost_usd": sum(r["cost_usd"] for r in records),
-        "cache_saved_usd": sum(r["cache_saved_usd"] for r in records),
-        "cache_hit_rate": _ratio(sum(r[role]["cache_hits"] for r in records for role in ROLES),
-                                 sum(r[role]["calls"] for r in records for role in ROLES)),
+        "tool_error_rate": _ratio(sum(d.error is not None for d in delegations), len(delegations)),
+        "cost_usd": sum(r.cost_usd for r in records),
+        "cache_saved_usd": sum(r.cache_saved_usd for r in records),
+        "cache_hit_rate": _ratio(sum(r.usage[role].cache_hits for r in records for role in ROLES),
+                                 sum(r.usage[role].calls for r in records for role in ROLES)),
         "n_samples": float(n),
-        "n_errors": float(sum(r["error"] is not None for r in records)),
+        "n_errors": float(sum(r.error is not None for r in records)),
     }
     return metrics

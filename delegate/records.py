@@ -1,23 +1,192 @@
-"""Sample records on disk: one JSON line per finished problem, appended and flushed as each completes."""
+"""The per-problem result contract: one typed `SampleRecord` per problem, one JSON line on disk, one loader to read it.
+
+The runner writes records; metrics, resume, the sweep summary, the report and reproduce read them only through
+`parse_record` / `read_records`, so a field is named once, here.
+"""
 
 import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from delegate.errors import ConfigError
+from delegate.models.base import ChatResponse
+
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
+# Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version.
+RECORD_VERSION = 2
+# The roles a record accounts for; a strategy uses some of them, the others stay at zero.
+ROLES = ("llm", "slm")
+
+
+class IncompatibleRecords(ConfigError):
+    """A samples file this version of delegate cannot read (another record version, or not a records file)."""
+
+
+@dataclass
+class RoleUsage:
+    """One role's calls within one problem, summed as the model reported them. Tokens are counts; latency in seconds."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    # Calls served from the response cache, and the tokens they had cost when made (included above too).
+    cache_hits: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, response: ChatResponse) -> None:
+        self.calls += 1
+        self.prompt_tokens += response.prompt_tokens
+        self.completion_tokens += response.completion_tokens
+        self.latency_s += response.latency_s
+        if response.cache_hit:
+            self.cache_hits += 1
+            self.cached_prompt_tokens += response.prompt_tokens
+            self.cached_completion_tokens += response.completion_tokens
+
+    def cost_usd(self, price_input_usd_per_1m: float, price_output_usd_per_1m: float) -> float:
+        """What these calls cost when they were made, cache hits included (prices in USD per million tokens)."""
+        return (self.prompt_tokens * price_input_usd_per_1m + self.completion_tokens * price_output_usd_per_1m) / 1e6
+
+    def cache_saved_usd(self, price_input_usd_per_1m: float, price_output_usd_per_1m: float) -> float:
+        """The part of `cost_usd` this run did not pay, because the cache answered."""
+        return (
+            self.cached_prompt_tokens * price_input_usd_per_1m + self.cached_completion_tokens * price_output_usd_per_1m
+        ) / 1e6
+
+
+@dataclass
+class Delegation:
+    """One tool call the LLM made: what it asked, what the SLM answered (if it was asked), what went back."""
+
+    tool_call_id: str
+    name: str
+    # The arguments as the LLM wrote them (raw JSON text).
+    arguments: str
+    # The tool message sent back to the LLM.
+    result: str
+    # The event that kept the SLM from answering (`invalid_arguments`, `slm_error`, `over_limit`, ...); None if it answered.
+    error: str | None = None
+    question: str | None = None
+    slm_output: str | None = None
+    slm_prompt_tokens: int | None = None
+    slm_completion_tokens: int | None = None
+    slm_latency_s: float | None = None
+    slm_cache_hit: bool | None = None
+
+    @property
+    def answered(self) -> bool:
+        """The SLM answered this call (its text went back to the LLM, in full or as its extracted answer)."""
+        return self.slm_output is not None
+
+
+@dataclass
+class SampleRecord:
+    """One problem's result: what was asked and expected, what came back, how it was scored, and what it cost."""
+
+    # The problem's index in its split, and the split it comes from (`delegate.data.dataset_id`): a problem's
+    # identity across runs is (dataset, id).
+    id: int
+    dataset: str
+    question: str
+    gold: str
+    strategy: str
+    # The final text that was scored.
+    response: str
+    extracted: str | None
+    # Which rule of `delegate.scoring.extract_answer` found it: boxed, answer_is, hashes, last_number, none.
+    extraction_rule: str
+    # Right, and no model call failed.
+    correct: bool
+    # End-to-end wall time of this problem in this run, seconds.
+    latency_s: float
+    # Per role in ROLES (a role the strategy does not use stays at zero).
+    usage: dict[str, RoleUsage]
+    # Tool calls the LLM made (answered, refused and malformed alike).
+    tool_calls: int
+    # Counted events that did not stop the attempt (bad tool arguments, SLM errors, cut-offs).
+    events: dict[str, int]
+    delegations: list[Delegation]
+    cost_usd: float
+    cache_saved_usd: float
+    # "<ExceptionType>: <message>" when a model call failed and ended the attempt; None otherwise.
+    error: str | None
+    # The whole conversation, in OpenAI's message format.
+    transcript: list[dict[str, Any]]
+    record_version: int = RECORD_VERSION
+
+    @property
+    def delegated(self) -> bool:
+        """At least one sub-question was answered by the SLM."""
+        return any(d.answered for d in self.delegations)
+
+    def to_json(self) -> str:
+        """One line of human-readable JSON (non-ASCII kept), each role's `tokens` total added for the reader's sake."""
+        data = asdict(self)
+        for role, usage in self.usage.items():
+            data["usage"][role]["tokens"] = usage.tokens
+        return json.dumps(data, ensure_ascii=False)
+
+
+_ADAPTER = TypeAdapter(SampleRecord)
+
+
+def parse_record(data: Any, where: str) -> SampleRecord:
+    """A record from its decoded JSON; raises IncompatibleRecords naming `where` (file and line) and the fix."""
+    version = data.get("record_version") if isinstance(data, dict) else None
+    if version != RECORD_VERSION:
+        raise IncompatibleRecords(
+            f"{where}: not a sample record of this delegate version (record_version {version}, this version reads "
+            f"{RECORD_VERSION}); re-run the job with this version, or read it with the version that wrote it"
+        )
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise IncompatibleRecords(
+            f"{where}: field {location!r}: {first['msg']}; the file was changed by hand or written by another version"
+        ) from None
+
+
+def record_lines(text: str) -> list[str]:
+    """The non-blank lines of a samples file. Only "\\n" ends a record: str.splitlines() would also split at U+2028."""
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def read_records(path: Path) -> list[SampleRecord]:
+    """Every record of a samples.jsonl, in file order; IncompatibleRecords for a line that is not one (named by number)."""
+    records = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            raise IncompatibleRecords(f"{path}:{number}: not JSON; a samples.jsonl holds one JSON record per line") from None
+        records.append(parse_record(data, f"{path}:{number}"))
+    return records
 
 
 class SampleWriter:
+    """Appends records to samples.jsonl, one line each, flushed per line so a killed run keeps every problem it finished."""
+
     def __init__(self, path: Path):
         self.path = path
         self._file = path.open("a", encoding="utf-8")
 
-    def write(self, record: dict[str, Any]) -> None:
-        # Flushed per line, so a killed run keeps every problem it finished.
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def write(self, record: SampleRecord) -> None:
+        self._file.write(record.to_json() + "\n")
         self._file.flush()
 
     def close(self) -> None:
         self._file.close()
-

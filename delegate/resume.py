@@ -3,13 +3,12 @@
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
-from delegate.records import SAMPLES_FILE
+from delegate.records import SAMPLES_FILE, SampleRecord, parse_record, record_lines
 from delegate.tracking.mlflow_run import Store, flatten, redacted_uri
 
 RUN_INFO_FILE = "run_info.json"
@@ -22,32 +21,33 @@ MAY_DIFFER = ("resume", "concurrency", "cache", "tracking.traces")
 class PreviousRun:
     output_dir: Path
     run_id: str
-    records: list[dict[str, Any]]
+    records: list[SampleRecord]
 
 
 def write_run_info(output_dir: Path, run_id: str) -> None:
     (output_dir / RUN_INFO_FILE).write_text(json.dumps({"run_id": run_id}) + "\n", encoding="utf-8")
 
 
-def read_finished_records(samples_path: Path) -> list[dict[str, Any]]:
+def read_finished_records(samples_path: Path) -> list[SampleRecord]:
     """One record per problem solved without error; the file is mended to hold just those, so appends stay valid.
 
     Dropped: a line cut short by a kill, a repeated id, and a problem whose model call failed (resume tries it again).
+    A whole line that is not a record of this version raises IncompatibleRecords: it was not cut by a kill.
     """
     if not samples_path.exists():
         return []
     text = samples_path.read_text(encoding="utf-8")
-    # Only "\n" ends a record: str.splitlines() would also split at U+2028 inside a model's text.
-    lines = [line for line in text.split("\n") if line.strip()]
-    records: dict[int, dict[str, Any]] = {}
+    lines = record_lines(text)
+    records: dict[int, SampleRecord] = {}
     kept: list[str] = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
+            data = json.loads(line)
         except ValueError:
             continue
-        if record["id"] not in records and record.get("error") is None:
-            records[record["id"]] = record
+        record = parse_record(data, f"{samples_path}:{number}")
+        if record.id not in records and record.error is None:
+            records[record.id] = record
             kept.append(line)
     # Also mend a last record that lost its newline, or the next append would join it.
     if len(kept) != len(lines) or (text and not text.endswith("\n")):

@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
-from delegate.metrics import ROLES
 from delegate.models.base import ChatModel
-from delegate.models.metered import MeteredModel, RoleUsage
+from delegate.models.metered import MeteredModel
+from delegate.records import ROLES, RoleUsage, SampleRecord
 from delegate.scoring import score
 from delegate.strategies.observer import NO_OBSERVER, Observer
 from delegate.strategies.registry import Attempt, Strategy
@@ -23,7 +23,7 @@ async def solve_and_score(
     strategy_cfg: Any,
     prices_usd_per_1m: dict[str, tuple[float, float]],
     observer: Observer = NO_OBSERVER,
-) -> dict[str, Any]:
+) -> SampleRecord:
     """One problem end to end; a model failure becomes a record with `error`, not a crashed run."""
     metered = {role: MeteredModel(models[role], role) for role in strategy.roles}
     with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
@@ -44,25 +44,26 @@ async def solve_and_score(
         live.set_attributes({"strategy": strategy.name, "tool_calls": attempt.tool_calls, "error": error or ""})
         if error:
             live.set_error(error)
-    return {
-        "id": problem.id,
-        "question": problem.question,
-        "gold": problem.gold,
-        "strategy": strategy.name,
-        "response": attempt.response,
-        "extracted": result.extracted,
-        "extraction_rule": result.rule,
-        "correct": result.correct and error is None,
-        "latency_s": latency_s,
-        **{role: usage[role].as_dict() for role in ROLES},
-        "tool_calls": attempt.tool_calls,
-        "events": dict(attempt.events),
-        "delegations": attempt.delegations,
-        "cost_usd": sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
-        "cache_saved_usd": sum(usage[role].cache_saved_usd(*prices_usd_per_1m[role]) for role in ROLES),
-        "error": error,
-        "transcript": attempt.transcript,
-    }
+    return SampleRecord(
+        id=problem.id,
+        dataset=problem.dataset,
+        question=problem.question,
+        gold=problem.gold,
+        strategy=strategy.name,
+        response=attempt.response,
+        extracted=result.extracted,
+        extraction_rule=result.rule,
+        correct=result.correct and error is None,
+        latency_s=latency_s,
+        usage=usage,
+        tool_calls=attempt.tool_calls,
+        events=dict(attempt.events),
+        delegations=attempt.delegations,
+        cost_usd=sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
+        cache_saved_usd=sum(usage[role].cache_saved_usd(*prices_usd_per_1m[role]) for role in ROLES),
+        error=error,
+        transcript=attempt.transcript,
+    )
 
 
 async def run_problems(
@@ -72,11 +73,11 @@ async def run_problems(
     strategy_cfg: Any,
     prices_usd_per_1m: dict[str, tuple[float, float]],
     concurrency: int,
-    on_record: Callable[[dict[str, Any]], None],
-) -> list[dict[str, Any]]:
+    on_record: Callable[[SampleRecord], None],
+) -> list[SampleRecord]:
     """Every problem, `concurrency` at a time; records come back in completion order."""
     slots = asyncio.Semaphore(concurrency)
-    records: list[dict[str, Any]] = []
+    records: list[SampleRecord] = []
 
     async def run_one(problem: Problem) -> None:
         async with slots:

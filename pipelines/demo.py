@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
-from delegate.metrics import ROLES
+from delegate.records import ROLES
 from delegate.models import ChatResponse, build_model
 from delegate.models.metered import MeteredModel
 from delegate.scoring import extract_answer

@@ -98,7 +98,7 @@ async def solve_phase_s(cfg, cache: ResponseCache | None) -> float:
     started_s = time.perf_counter()
     records = await solve_problems(cfg, strategy, models, problems, lambda record: None)
     elapsed_s = time.perf_counter() - started_s
-    assert not any(r["error"] for r in records), records[0]["error"]
+    assert not any(r.error for r in records), next(r.error for r in records if r.error)
     return elapsed_s
 
 

@@ -5,6 +5,8 @@ import math
 import pytest
 
 from delegate.metrics import summarize, wilson_interval
+from delegate.records import RoleUsage
+from tests.support.records import make_record
 
 METRIC_NAMES = {
     "accuracy",
@@ -73,16 +75,13 @@ def test_wilson_interval_narrows_with_n():
 
 
 def record(correct, latency_s, llm, slm, slm_latency_s, tool_calls, cost_usd, error=None, calls=(1, 0), hits=(0, 0), saved_usd=0.0):
-    return {
-        "correct": correct,
-        "latency_s": latency_s,
-        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1], "calls": calls[0], "cache_hits": hits[0]},
-        "slm": {"prompt_tokens": slm[0], "completion_tokens": slm[1], "latency_s": slm_latency_s, "calls": calls[1], "cache_hits": hits[1]},
-        "tool_calls": tool_calls,
-        "cost_usd": cost_usd,
-        "cache_saved_usd": saved_usd,
-        "error": error,
-    }
+    return make_record(
+        correct=correct, latency_s=latency_s, tool_calls=tool_calls, cost_usd=cost_usd, cache_saved_usd=saved_usd, error=error,
+        usage={
+            "llm": RoleUsage(prompt_tokens=llm[0], completion_tokens=llm[1], calls=calls[0], cache_hits=hits[0]),
+            "slm": RoleUsage(prompt_tokens=slm[0], completion_tokens=slm[1], latency_s=slm_latency_s, calls=calls[1], cache_hits=hits[1]),
+        },
+    )
 
 
 RECORDS = [

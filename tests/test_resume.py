@@ -8,23 +8,24 @@ from omegaconf import OmegaConf
 
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.records import SampleWriter
+from delegate.records import IncompatibleRecords, SampleRecord, SampleWriter, parse_record
 from delegate.config import compose_config
 from delegate.resume import OUTPUT_DIR_TAG, _config_differences, find_previous_run, read_finished_records, write_run_info
 from delegate.tracking.mlflow_run import connect_store
+from tests.support.records import make_record
 
 
-def every_line(path: Path) -> list[dict]:
+def every_line(path: Path) -> list[SampleRecord]:
     """Strict: every line must be one JSON record (two records joined on a line fail here)."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [parse_record(json.loads(line), "line") for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def record(problem_id: int, **fields) -> dict:
-    return {"id": problem_id, "correct": True, "answer": f"\u00e9 {problem_id}"} | fields
+def record(problem_id: int, **fields) -> SampleRecord:
+    return make_record(problem_id, **{"response": f"\u00e9 {problem_id}"} | fields)
 
 
-def jsonl(*records: dict) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+def jsonl(*records: SampleRecord) -> str:
+    return "".join(r.to_json() + "\n" for r in records)
 
 
 # read_finished_records
@@ -33,7 +34,7 @@ def jsonl(*records: dict) -> str:
 def test_a_line_cut_short_by_a_kill_is_dropped_and_the_file_mended(tmp_path):
     path = tmp_path / "samples.jsonl"
     whole = jsonl(record(3), record(1), record(7))
-    cut = json.dumps(record(5, transcript=["long"] * 50))[:40]
+    cut = record(5, transcript=[{"role": "user", "content": "long"}] * 50).to_json()[:40]
     path.write_text(whole + cut, encoding="utf-8")
 
     assert read_finished_records(path) == [record(3), record(1), record(7)]
@@ -48,7 +49,7 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_file_mended(tmp_path):
 def test_blank_and_broken_lines_in_the_middle_are_dropped_too(tmp_path):
     path = tmp_path / "samples.jsonl"
     path.write_text(jsonl(record(1)) + "\n" + '{"id": 2, "corr\n' + jsonl(record(3)), encoding="utf-8")
-    assert [r["id"] for r in read_finished_records(path)] == [1, 3]
+    assert [r.id for r in read_finished_records(path)] == [1, 3]
     assert path.read_text(encoding="utf-8") == jsonl(record(1), record(3))
 
 
@@ -79,12 +80,12 @@ def test_a_missing_file_means_nothing_finished(tmp_path):
 def test_a_whole_last_record_without_its_newline_still_takes_appends(tmp_path):
     # A kill between the record's closing brace and its newline (a large record is written in several pieces).
     path = tmp_path / "samples.jsonl"
-    path.write_text(jsonl(record(1)) + json.dumps(record(2)), encoding="utf-8")
-    assert [r["id"] for r in read_finished_records(path)] == [1, 2]
+    path.write_text(jsonl(record(1)) + record(2).to_json(), encoding="utf-8")
+    assert [r.id for r in read_finished_records(path)] == [1, 2]
     writer = SampleWriter(path)
     writer.write(record(3))
     writer.close()
-    assert [r["id"] for r in every_line(path)] == [1, 2, 3]
+    assert [r.id for r in every_line(path)] == [1, 2, 3]
 
 
 # find_previous_run
@@ -93,16 +94,16 @@ def test_a_whole_last_record_without_its_newline_still_takes_appends(tmp_path):
 def test_a_problem_whose_model_call_failed_is_done_again(tmp_path):
     path = tmp_path / "samples.jsonl"
     path.write_text(jsonl(record(1), record(2, error="APIConnectionError: down"), record(3)), encoding="utf-8")
-    assert [r["id"] for r in read_finished_records(path)] == [1, 3]
+    assert [r.id for r in read_finished_records(path)] == [1, 3]
     # The failed record is gone from the file, so the retry's record is the only one for problem 2.
-    assert [r["id"] for r in every_line(path)] == [1, 3]
+    assert [r.id for r in every_line(path)] == [1, 3]
 
 
 def test_a_line_separator_inside_a_model_text_does_not_split_its_record(tmp_path):
     path = tmp_path / "samples.jsonl"
     path.write_text(jsonl(record(1, response="first\u2028second\u0085third"), record(2)), encoding="utf-8")
-    assert [r["id"] for r in read_finished_records(path)] == [1, 2]
-    assert read_finished_records(path)[0]["response"] == "first\u2028second\u0085third"
+    assert [r.id for r in read_finished_records(path)] == [1, 2]
+    assert read_finished_records(path)[0].response == "first\u2028second\u0085third"
 
 
 def test_a_router_config_saved_by_hydra_equals_itself(tmp_path):
@@ -150,7 +151,7 @@ def test_a_run_folder_relative_to_the_launch_dir_is_found(tmp_path, store):
     previous = find_previous_run("outputs/run", tmp_path, store, job_config(resume="outputs/run"))
     assert previous.output_dir == folder
     assert previous.run_id == run_id
-    assert [r["id"] for r in previous.records] == [4, 9]
+    assert [r.id for r in previous.records] == [4, 9]
     # Mended on the way, ready for the resumed job to append.
     assert (folder / "samples.jsonl").read_text(encoding="utf-8") == jsonl(record(4), record(9))
 
@@ -159,7 +160,7 @@ def test_a_run_id_finds_its_folder_through_the_run_tag(tmp_path, store):
     folder, run_id = interrupted_run(store, tmp_path)
     previous = find_previous_run(run_id, tmp_path / "elsewhere", store, job_config(resume=run_id))
     assert (previous.output_dir, previous.run_id) == (folder.resolve(), run_id)
-    assert [r["id"] for r in previous.records] == [4, 9]
+    assert [r.id for r in previous.records] == [4, 9]
 
 
 def test_a_run_id_whose_folder_is_gone_is_a_config_error(tmp_path, store):
@@ -178,3 +179,12 @@ def test_a_changed_setting_refuses_to_resume_and_names_it(tmp_path, store):
     assert message.startswith(f"resume={folder}: the config differs from the interrupted run's in llm.temperature, seed;")
     # Refused before anything is touched.
     assert (folder / "samples.jsonl").read_text(encoding="utf-8") == before
+
+
+def test_a_file_from_another_record_version_is_refused_not_dropped(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(jsonl(record(1)) + json.dumps({"id": 2, "correct": True, "llm": {}}) + "\n", encoding="utf-8")
+    with pytest.raises(IncompatibleRecords, match=r"samples.jsonl:2: not a sample record of this delegate version"):
+        read_finished_records(path)
+    # Nothing was mended away.
+    assert path.read_text(encoding="utf-8").count("\n") == 2

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 # conf/ beside the package (an editable install or a checkout).
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -25,4 +25,39 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose(config_name="config", overrides=overrides)
 
 
-__all__ = ["CONFIG_DIR", "compose_config", "register_schemas"]
+def typed_config(cfg: DictConfig) -> DictConfig:
+    """`cfg` typed by its schemas, as composing conf/ types it; a config that already is comes back unchanged.
+
+    A run's saved `.hydra/config.yaml` has no defaults list, so Hydra composes it untyped (plain dicts, enums as
+    text); this gives it the schemas its groups name (`strategy.name`, `llm.backend`, `slm.backend`) and checks it
+    as compose time would. Raises ConfigError naming the setting when the saved config does not fit them.
+    """
+    from hydra.core.config_store import ConfigStore
+    from hydra.plugins.config_source import ConfigLoadError
+    from omegaconf.errors import OmegaConfBaseException
+
+    from delegate.config.schema import Config
+    from delegate.errors import ConfigError
+
+    if OmegaConf.get_type(cfg) is Config:
+        return cfg
+    register_schemas()
+    store = ConfigStore.instance()
+    typed = OmegaConf.structured(Config)
+    groups = {"strategy": ("strategy", "name"), "llm": ("llm", "backend"), "slm": ("slm", "backend")}
+    for key, (group, field) in groups.items():
+        choice = OmegaConf.select(cfg, f"{key}.{field}")
+        try:
+            typed[key] = store.load(f"{group}/{choice}_schema.yaml").node
+        except ConfigLoadError:
+            known = sorted(name.removesuffix("_schema.yaml") for name in store.list(group) if name.endswith("_schema.yaml"))
+            raise ConfigError(f"{key}.{field}={choice}: unknown {field}; use one of {known}") from None
+    try:
+        typed.merge_with(cfg)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{error.full_key}: {str(error).splitlines()[0]}") from None
+    OmegaConf.set_struct(typed, True)
+    return typed
+
+
+__all__ = ["CONFIG_DIR", "compose_config", "register_schemas", "typed_config"]

@@ -29,6 +29,13 @@ def _read_rows(cfg: DataConfig):
         ) from error
 
 
+def dataset_id(cfg: DataConfig) -> str:
+    """The split's name in records and reports, e.g. 'gsm8k/test': `data.name`, then the local file's stem, the
+    built-in file's stem, or the Hub split. Runs pair up problem by problem only when these (and the ids) match."""
+    source = cfg.path or cfg.builtin
+    return f"{cfg.name}/{Path(source).stem if source else cfg.split}"
+
+
 def load_problems(cfg: DataConfig, samples: int | None, seed: int) -> list[Problem]:
     """All problems of the split, or `samples` of them drawn with `seed` (the same ones every time), in id order."""
     rows = _read_rows(cfg)
@@ -42,8 +49,12 @@ def load_problems(cfg: DataConfig, samples: int | None, seed: int) -> list[Probl
         ids = sorted(random.Random(seed).sample(ids, samples))
     questions = list(rows[cfg.question_field])
     answers = list(rows[cfg.answer_field])
+    dataset = dataset_id(cfg)
     try:
-        return [Problem(id=i, question=questions[i], gold=parse_gold(str(answers[i]), cfg.gold_marker)) for i in ids]
+        return [
+            Problem(id=i, question=questions[i], gold=parse_gold(str(answers[i]), cfg.gold_marker), dataset=dataset)
+            for i in ids
+        ]
     except ValueError as error:
         raise ConfigError(
             f"data.gold_marker={cfg.gold_marker!r}: {error}; set data.gold_marker=null to use the whole answer field"

@@ -9,6 +9,8 @@ class Problem:
     id: int
     question: str
     gold: str
+    # The split it comes from (`dataset_id`): a problem's identity across runs is (dataset, id).
+    dataset: str = ""
 
 
 def parse_gold(answer: str, marker: str | None) -> str:

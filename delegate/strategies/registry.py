@@ -9,6 +9,7 @@ from hydra.core.config_store import ConfigStore
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.models.metered import MeteredModel
+from delegate.records import Delegation
 from delegate.strategies.observer import Observer
 
 
@@ -23,7 +24,7 @@ class Attempt:
     # Counted events that did not stop the attempt (bad tool arguments, SLM errors, cut-offs).
     events: Counter = field(default_factory=Counter)
     # One entry per tool call: the sub-question, the SLM's output and usage, what went back to the LLM.
-    delegations: list[dict[str, Any]] = field(default_factory=list)
+    delegations: list[Delegation] = field(default_factory=list)
 
 
 # solve(problem, models by role, the strategy's config, an observer, the attempt to fill in)

@@ -13,6 +13,7 @@ from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.models.base import ToolCall
 from delegate.models.metered import MeteredModel
+from delegate.records import Delegation
 from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
@@ -124,11 +125,11 @@ class RouterAttempt:
             last_sentence=last_sentence(slm_text),
         )
 
-    async def delegate(self, call: ToolCall) -> dict[str, Any]:
+    async def delegate(self, call: ToolCall) -> Delegation:
         """Answer one tool call: the SLM's result, or an error the LLM can act on. Never raises for the model's mistakes."""
         with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
             question, event, result = read_question(call, self.cfg.tool, self.cfg.tool_errors)
-            entry: dict[str, Any] = {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments}
+            entry = Delegation(tool_call_id=call.id, name=call.name, arguments=call.arguments, result="", question=question)
             if question is not None:
                 self.observer.delegating(call.id, question)
                 messages = render_messages(self.cfg.slm_prompt, question)
@@ -141,26 +142,24 @@ class RouterAttempt:
                     result = fill(self.cfg.tool_errors.slm_error, detail=f"{type(error).__name__}: {error}")
                 else:
                     result = self.tool_result_text(slm_response.text)
-                    entry |= {
-                        "slm_output": slm_response.text,
-                        "slm_prompt_tokens": slm_response.prompt_tokens,
-                        "slm_completion_tokens": slm_response.completion_tokens,
-                        "slm_latency_s": slm_response.latency_s,
-                        "slm_cache_hit": slm_response.cache_hit,
-                    }
-                entry["question"] = question
+                    entry.slm_output = slm_response.text
+                    entry.slm_prompt_tokens = slm_response.prompt_tokens
+                    entry.slm_completion_tokens = slm_response.completion_tokens
+                    entry.slm_latency_s = slm_response.latency_s
+                    entry.slm_cache_hit = slm_response.cache_hit
             live.set_outputs(result)
             live.set_attributes({"error": event or ""})
             if event:
                 live.set_error(f"{event}: {result}")
         self.observer.tool_result(call.id, result)
-        return entry | {"result": result, "error": event}
+        entry.result, entry.error = result, event
+        return entry
 
-    def refuse(self, call: ToolCall) -> dict[str, Any]:
+    def refuse(self, call: ToolCall) -> Delegation:
         """A call past `max_tool_calls`: answered with an error, never sent to the SLM."""
         result = fill(self.cfg.tool_errors.over_limit, max_tool_calls=self.cfg.max_tool_calls)
         self.observer.tool_result(call.id, result)
-        return {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments, "result": result, "error": "over_limit"}
+        return Delegation(tool_call_id=call.id, name=call.name, arguments=call.arguments, result=result, error="over_limit")
 
     async def run(self, question: str) -> None:
         attempt = self.attempt
@@ -179,9 +178,9 @@ class RouterAttempt:
             entries = [*await gather_or_cancel(self.delegate(call) for call in allowed), *map(self.refuse, refused)]
             # Recorded in the LLM's order, like the tool messages, whatever order the SLM finished in.
             attempt.delegations.extend(entries)
-            attempt.events.update(entry["error"] for entry in entries if entry["error"])
+            attempt.events.update(entry.error for entry in entries if entry.error)
             attempt.tool_calls += len(response.tool_calls)
-            messages.extend({"role": "tool", "tool_call_id": e["tool_call_id"], "content": e["result"]} for e in entries)
+            messages.extend({"role": "tool", "tool_call_id": e.tool_call_id, "content": e.result} for e in entries)
             if attempt.tool_calls >= self.cfg.max_tool_calls:
                 break
         # Out of rounds or tool budget: one last turn, without tools, for the final answer.

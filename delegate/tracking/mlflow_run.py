@@ -4,7 +4,7 @@ import logging
 import os
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,12 +35,35 @@ def redacted_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a `sqlite:///<path>` store (query string dropped); None for any other store."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri[len(prefix):].split("?", 1)[0])
+
+
 def default_artifact_location(tracking_uri: str) -> str | None:
     """For a SQLite store, artifacts go beside the database, not wherever the process happens to run."""
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        return (Path(tracking_uri[len(prefix):]).parent / "mlartifacts").as_uri()
-    return None
+    database = sqlite_path(tracking_uri)
+    return (database.parent / "mlartifacts").as_uri() if database is not None else None
+
+
+def store_creation_lock(tracking_uri: str) -> AbstractContextManager:
+    """An inter-process lock on `<database>.lock` beside a SQLite store; a no-op for any other store.
+
+    Jobs that start together (a joblib or submitit sweep, several terminals) would otherwise all run MLflow's
+    schema migrations on a fresh database at once, which leaves it broken (duplicate columns, a half-applied
+    alembic version; MLflow issues #4123, #10334). A database server or `mlflow server` serialises this itself.
+    The lock is an OS file lock (flock), released when its holder exits, even killed; the empty lock file stays.
+    """
+    database = sqlite_path(tracking_uri)
+    if database is None:
+        return nullcontext()
+    from filelock import FileLock
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{database}.lock")
 
 
 def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
@@ -118,13 +141,15 @@ class Store:
 
 
 def connect_store(cfg: TrackingConfig, launch_dir: Path) -> Store:
-    """The MLflow store and experiment this job logs to (created if needed)."""
+    """The MLflow store and experiment this job logs to (created if needed, one process at a time for SQLite)."""
     from mlflow import MlflowClient
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = resolve_tracking_uri(cfg, launch_dir)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = ensure_experiment(client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri))
+    with store_creation_lock(uri):
+        # Opening the client creates or migrates the database; both must happen under the lock.
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = ensure_experiment(client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri))
     return Store(client, uri, experiment_id)
 
 

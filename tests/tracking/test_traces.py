@@ -54,7 +54,7 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
         slm.push(Reply(content="6*8 = 48. \\boxed{48}", prompt_tokens=31, completion_tokens=44, delay_s=0.05))
         with traces_enabled(uri, experiment_id, run_id):
             record, _ = solve(llm, slm)
-    assert record["correct"] and record["error"] is None
+    assert record.correct and record.error is None
 
     [trace] = client.search_traces(locations=[experiment_id])
     assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [trace.info.trace_id]
@@ -84,12 +84,12 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
     [tool] = [s for s in spans if s.span_type == "TOOL"]
     assert (tool.name, tool.parent_id) == ("ask_math_assistant", root.span_id)
     assert tool.inputs == {"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}
-    assert tool.outputs == record["delegations"][0]["result"]
+    assert tool.outputs == record.delegations[0].result
     [slm_span] = [s for s in spans if s.name == "slm.chat"]
     assert (slm_span.span_type, slm_span.parent_id) == ("CHAT_MODEL", tool.span_id)
     assert (slm_span.attributes["prompt_tokens"], slm_span.attributes["completion_tokens"]) == (31, 44)
     assert slm_span.attributes["latency_s"] >= 0.05
-    assert slm_span.attributes["latency_s"] == record["delegations"][0]["slm_latency_s"]
+    assert slm_span.attributes["latency_s"] == record.delegations[0].slm_latency_s
     assert slm_span.inputs["messages"][-1] == {"role": "user", "content": "What is 6*8?"}
     assert len(spans) == 5
 

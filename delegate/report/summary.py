@@ -1,4 +1,4 @@
-"""The summary table, in the reference study's shape: method, accuracy, latency, tokens per model, cost."""
+"""The short table a job and a sweep print at their end: one line per run, in the reference study's shape."""
 
 import pandas as pd
 

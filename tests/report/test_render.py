@@ -1,0 +1,44 @@
+"""The report's Markdown: every section, readable values, n/a where a value is undefined."""
+
+from pathlib import Path
+
+from delegate.report.analysis import analyse
+from delegate.report.render import markdown_table, render_markdown, runs_note
+from delegate.report.runs import LoadedRun, label_runs
+from tests.support.records import make_record
+
+
+def test_markdown_table_escapes_pipes():
+    assert markdown_table(["a", "b"], [["x|y", "2"]]) == "| a | b |\n|---|---|\n| x\\|y | 2 |"
+
+
+def runs() -> list[LoadedRun]:
+    made = [
+        LoadedRun("id-llm", "llm-run", "1", "llm", "llm (big)", [make_record(i, correct=i < 2) for i in range(4)]),
+        LoadedRun("id-router", "router-run", "1", "router", "router (big -> small)",
+                  [make_record(i, strategy="router", correct=i < 3) for i in range(4)]),
+        LoadedRun("id-other", "other-run", "1", "slm", "slm (small)", [make_record(0, dataset="gsm8k/test")]),
+    ]
+    label_runs(made)
+    return made
+
+
+def test_markdown_has_every_section_and_names_the_statistics():
+    report = analyse(runs(), ["run x (abc): RUNNING, not finished"])
+    text = render_markdown(report, {"1": "delegate-gsm8k"}, [Path("accuracy_ci.png")], "3 runs from sqlite:///m.db.")
+    for heading in ("# delegate report", "## Runs", "## Comparison", "## Paired comparisons",
+                    "## Oracle and delegation", "### Oracle", "### Delegation (router runs)", "## Plots"):
+        assert f"\n{heading}\n" in f"\n{text}"
+    assert "- skipped run x (abc): RUNNING, not finished" in text
+    assert "| llm (big) | router (big -> small) | 4 | 50.0% | 75.0% | +25.0 pp [" in text
+    assert "95% CI, Newcombe paired score" in text and "McNemar exact p" in text
+    assert "no shared problems (different datasets/samples)" in text
+    # Router accuracy without delegation: 3 of 4; with: none delegated.
+    assert "| router (big -> small) | 4 | 0 | n/a | 4 | 75.0% | 0.00 | 0 | 0 | n/a | none |" in text
+    assert "- [accuracy_ci.png](accuracy_ci.png)" in text
+
+
+def test_runs_note_is_a_table_of_the_compared_runs():
+    note = runs_note(analyse(runs(), []), {"1": "delegate-gsm8k"})
+    assert note.startswith("delegate report of 3 runs.\n\n| method | run | run id | experiment | n |")
+    assert "| llm (big) | llm-run | id-llm | delegate-gsm8k | 4 |" in note

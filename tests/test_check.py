@@ -1,0 +1,87 @@
+"""The setup checks one at a time: devices without loading, endpoint failures as fixes, a store probe that leaves nothing."""
+
+import socket
+import sqlite3
+
+import pytest
+import torch
+
+from delegate.check import CheckResult, _sqlite_probe_write, check_device, check_model, check_tracking
+from delegate.config import compose_config
+from tests.support.scripted_server import Reply
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_lines_read_as_a_checklist():
+    assert CheckResult(True, "data", "24 problems").line() == "✓ data: 24 problems"
+    assert CheckResult(False, "data", "no file", "give one").line() == "✗ data: no file — fix: give one"
+
+
+def test_device_and_dtype_are_resolved_without_loading_the_model():
+    cfg = compose_config(["llm=local", "slm=local", "device=cpu"])
+    result = check_device(cfg, "slm")
+    assert result.ok
+    assert result.detail == "smollm2-135m would run on cpu in float32 (device=cpu, slm.dtype=auto)"
+    assert check_device(compose_config(["llm=gpt-4o"]), "llm").detail == "none in-process; llm is served at https://api.openai.com/v1"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_a_missing_gpu_names_the_setting_to_change():
+    result = check_device(compose_config(["slm=local", "device=cuda"]), "slm")
+    assert not result.ok
+    assert result.fix.startswith("set device=auto or device=cpu")
+    # A role's own setting is named when it does not follow the global one.
+    assert check_device(compose_config(["slm=local", "slm.device=cuda"]), "slm").fix.startswith("set slm.device=auto")
+
+
+def test_a_bad_device_or_dtype_fails_with_the_fix():
+    bad_device = check_device(compose_config(["slm=local", "device=gpu"]), "slm")
+    assert (bad_device.ok, bad_device.fix) == (False, "set device to auto, cuda, mps or cpu")
+    bad_dtype = check_device(compose_config(["slm=local", "device=cpu", "slm.dtype=float7"]), "slm")
+    assert not bad_dtype.ok
+    assert bad_dtype.detail == "slm.dtype='float7' is not a torch dtype"
+    assert bad_dtype.fix == "use auto, float32, bfloat16 or float16"
+
+
+def test_an_endpoint_that_is_down_or_lacks_the_model_says_what_to_fix(scripted_server):
+    port = free_port()
+    down = check_model(compose_config(["slm=openai-compatible", f"slm.base_url=http://127.0.0.1:{port}/v1"]), "slm", True)
+    assert not down.ok
+    assert down.detail.startswith(f"cannot connect to http://127.0.0.1:{port}/v1")
+    assert down.fix == "start the server, or point slm.base_url at one that runs"
+    scripted_server.default = Reply(status=404, content="The model `nope` does not exist")
+    missing = check_model(compose_config(["slm=openai-compatible", f"slm.base_url={scripted_server.base_url}", "slm.model=nope"]), "slm", False)
+    assert not missing.ok
+    assert missing.detail == f"{scripted_server.base_url}: HTTP 404 for model 'nope' (strategy=llm does not use slm)"
+    assert missing.fix.startswith("check slm.model")
+
+
+def test_a_store_is_checked_where_it_would_be_created_and_nothing_is_created(tmp_path):
+    # MLflow makes the database and its missing folders on first use: that is fine, if a folder can be made there.
+    creatable = check_tracking(compose_config([f"tracking.uri=sqlite:///{tmp_path}/runs/mlflow.db"]), tmp_path)
+    assert creatable.ok, creatable.line()
+    assert creatable.detail.endswith("does not exist yet; delegate-eval will create it (the folder allows it)")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    blocked = check_tracking(compose_config([f"tracking.uri=sqlite:///{tmp_path}/notes.txt/mlflow.db"]), tmp_path)
+    assert not blocked.ok
+    assert blocked.detail.endswith(f"cannot be created ({tmp_path}/notes.txt is not a writable folder)")
+    assert blocked.fix == "set tracking.uri=sqlite:///<a writable folder>/mlflow.db"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_the_write_probe_leaves_the_database_as_it_was(tmp_path):
+    # A plain SQLite file stands for the store: the probe's table must be rolled back, the journal gone.
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE experiments (name TEXT)")
+    _sqlite_probe_write(path)
+    with sqlite3.connect(path) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["experiments"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]

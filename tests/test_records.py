@@ -1,0 +1,65 @@
+"""The record contract: one JSON line each way, equal after the round trip, and a clear refusal of anything else."""
+
+import json
+
+import pytest
+
+from delegate.errors import ConfigError
+from delegate.records import RECORD_VERSION, Delegation, IncompatibleRecords, RoleUsage, SampleWriter, read_records
+from tests.support.records import make_record
+
+RECORD = make_record(
+    7,
+    strategy="router",
+    response="first\u2028second, caf\u00e9 \\boxed{12}",
+    usage={"llm": RoleUsage(calls=2, prompt_tokens=120, completion_tokens=30, latency_s=1.5)},
+    tool_calls=2,
+    events={"over_limit": 1},
+    delegations=[
+        Delegation("call_1", "ask_math_assistant", '{"question": "6*2?"}', "12", question="6*2?", slm_output="\\boxed{12}",
+                   slm_prompt_tokens=20, slm_completion_tokens=5, slm_latency_s=0.3, slm_cache_hit=False),
+        Delegation("call_2", "ask_math_assistant", "{}", "over the limit", error="over_limit"),
+    ],
+    transcript=[{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": []}],
+)
+
+
+def test_a_record_survives_the_round_trip_through_a_file(tmp_path):
+    writer = SampleWriter(tmp_path / "samples.jsonl")
+    writer.write(RECORD)
+    writer.write(make_record(8))
+    writer.close()
+    assert read_records(tmp_path / "samples.jsonl") == [RECORD, make_record(8)]
+
+
+def test_the_json_on_disk_is_human_readable():
+    data = json.loads(RECORD.to_json())
+    assert "caf\u00e9" in RECORD.to_json()
+    assert data["record_version"] == RECORD_VERSION
+    assert data["usage"]["llm"] | {} == {
+        "calls": 2, "prompt_tokens": 120, "completion_tokens": 30, "latency_s": 1.5, "cache_hits": 0,
+        "cached_prompt_tokens": 0, "cached_completion_tokens": 0, "tokens": 150,
+    }
+    assert data["delegations"][1]["error"] == "over_limit"
+
+
+def test_derived_facts():
+    assert RECORD.delegated and [d.answered for d in RECORD.delegations] == [True, False]
+    assert not make_record(1).delegated
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": 1, "correct": true, "llm": {"prompt_tokens": 3}}', r"samples.jsonl:2: not a sample record of this delegate version \(record_version None"),
+        (json.dumps(json.loads(make_record(1).to_json()) | {"record_version": 1}), r"record_version 1, this version reads"),
+        (json.dumps(json.loads(make_record(1).to_json()) | {"correct": "maybe"}), r"samples.jsonl:2: field 'correct'"),
+        ("# a README", r"samples.jsonl:2: not JSON"),
+    ],
+)
+def test_anything_else_is_refused_with_the_line_and_the_fix(tmp_path, line, message):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(make_record(0).to_json() + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(IncompatibleRecords, match=message) as raised:
+        read_records(path)
+    assert isinstance(raised.value, ConfigError) and "\n" not in str(raised.value)
