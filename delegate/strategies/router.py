@@ -12,6 +12,7 @@ from delegate.config.schema import PromptConfig, StrategyConfig
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.models.base import ToolCall
+from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
 from delegate.records import Delegation
 from delegate.scoring import extract_answer
@@ -43,6 +44,7 @@ class ToolErrorMessages:
     """What the LLM is told when its tool call can't be answered; the {placeholders} named below are filled in."""
 
     unknown_tool: str = MISSING  # {name}: the tool it called; {tool}: the one it has
+    malformed_call: str = MISSING  # {detail}: why a <tool_call> block naming no tool is not a call; {tool}, {argument}
     invalid_json: str = MISSING  # {detail}: the JSON error; {argument}
     invalid_arguments: str = MISSING  # {argument}
     empty_question: str = MISSING  # {argument}
@@ -88,6 +90,9 @@ def last_sentence(text: str, max_chars: int = 300) -> str:
 
 def read_question(call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages) -> tuple[str | None, str | None, str | None]:
     """(question, None, None) for a usable call, else (None, event name, message for the LLM)."""
+    if call.name == MALFORMED_CALL_NAME:
+        detail = malformed_call_detail(call.arguments)
+        return None, "malformed_call", fill(errors.malformed_call, detail=detail, tool=tool.name, argument=tool.argument)
     if call.name != tool.name:
         return None, "unknown_tool", fill(errors.unknown_tool, name=call.name, tool=tool.name)
     try:
