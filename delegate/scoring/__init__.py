@@ -3,9 +3,18 @@
 from dataclasses import dataclass
 
 from delegate.scoring.compare import answers_match
-from delegate.scoring.extract import Extraction, extract_answer, extract_answer_with_rule
+from delegate.scoring.extract import Extraction, extract_answer, extract_answer_with_rule, read_values
 
-__all__ = ["Extraction", "Score", "answers_match", "extract_answer", "extract_answer_with_rule", "is_correct", "score"]
+__all__ = [
+    "Extraction",
+    "Score",
+    "answers_match",
+    "extract_answer",
+    "extract_answer_with_rule",
+    "is_correct",
+    "read_values",
+    "score",
+]
 
 
 @dataclass(frozen=True)

@@ -3,24 +3,45 @@
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 # Commas only count as thousands separators in groups of three, so "3,4,5" is a list, not 345.
-_NUMBER = r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|(?<![\w.])-?\.\d+"
-_NUMBER_RE = re.compile(_NUMBER)
-_NUMBER_THEN_WORDS_RE = re.compile(rf"(?P<number>{_NUMBER})\s*[a-zA-Z][a-zA-Z\s]*")
+_DECIMAL = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+# Exponents are bounded to three digits so an evaluated power stays small (10^999 at most).
+_EXPONENT = r"[-+]?\d{1,3}(?![\d.])"
+# One value, read whole: a number, then maybe what makes it a mixed number (1 3/4), scientific notation (5 x 10^3,
+# 5e3), a power (2^10) or a fraction (3/4). An exponent with no number in front (m^2, x^2) belongs to a unit or a
+# variable and is no value at all.
+_VALUE_RE = re.compile(
+    rf"(?<![\w.])(?P<sign>-)?(?P<lead>{_DECIMAL})(?:"
+    r"[ \t\u00a0]+(?P<numerator>\d+)/(?P<denominator>\d+)(?![\d/]|\.\d)"
+    rf"|(?:[eE]|\s*(?:\\times|\\cdot|[x×·⋅∙*])\s*10\s*\^\s*)(?P<power_of_ten>{_EXPONENT})"
+    rf"|\s*\^\s*(?P<power>{_EXPONENT})"
+    r"|/(?P<over>\d+)"
+    r")?|(?P<detached_exponent>\^\s*[-+]?\d+)"
+)
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺"
+_SUPERSCRIPT_RE = re.compile(f"[{_SUPERSCRIPTS}]+")
+_FROM_SUPERSCRIPT = str.maketrans(_SUPERSCRIPTS, "0123456789-+")
+_BRACED_EXPONENT_RE = re.compile(r"\^\s*\{\s*([-+]?\d+)\s*\}")
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-_ANSWER_IS_RE = re.compile(r"\banswer(?:\s+is|[*_\s]*:)[\s:*_]*(?P<content>[^\n]*)", re.IGNORECASE)
+_ANSWER_IS_RE = re.compile(r"\banswer(?:\s+is|[*_\s]*:)[\s:*_]*", re.IGNORECASE)
 # A comma followed by a space ends the claim too; thousands separators never have a space after them.
 _SENTENCE_END_RE = re.compile(r"[.;,]\s|[.;]$")
-_HASHES_RE = re.compile(r"####\s*(?P<content>[^\n]*)")
+# A claim after "####" ends at the line's end or at the next "####".
+_HASHES_RE = re.compile(r"####\s*(?P<content>(?:(?!####)[^\n])*)")
 _TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
-# Only numeric fractions become a/b; symbolic ones stay LaTeX for math_verify.
-_FRAC_RE = re.compile(r"\\[dt]?frac\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*([\d.,]+)\s*\}")
-_FRAC_SHORT_RE = re.compile(r"\\[dt]?frac\s*(\d)(\d)")
+# Only numeric fractions become a/b; symbolic ones stay LaTeX for math_verify. A digit just before the
+# fraction is a mixed number's whole part (3\frac{1}{4}) and stays apart from it: "3 1/4", never "31/4".
+_WHOLE_BEFORE_FRAC = r"(?:(?P<whole>\d)(?:\s|\\[,;:! ]|~)*)?"
+_FRAC_RE = re.compile(
+    _WHOLE_BEFORE_FRAC + r"\\[dt]?frac\s*\{\s*(?P<numerator>-?[\d.,]+)\s*\}\s*\{\s*(?P<denominator>[\d.,]+)\s*\}"
+)
+_FRAC_SHORT_RE = re.compile(_WHOLE_BEFORE_FRAC + r"\\[dt]?frac\s*(?P<numerator>\d)(?P<denominator>\d)")
 _THOUSANDS_COMMA_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _LATEX_COMMAND_RE = re.compile(r"\\[a-zA-Z]+")
 # Formatting that never changes the value: spacing macros, currency, percent, degrees, math delimiters.
-_NOISE = ("{,}", "\\!", "\\,", "\\;", "\\ ", "\\$", "$", "\\%", "%", "^\\circ", "^{\\circ}", "\\(", "\\)", "\\[", "\\]")
+_NOISE = ("\\!", "\\,", "\\;", "\\$", "$", "\\%", "%", "^\\circ", "^{\\circ}", "\\(", "\\)", "\\[", "\\]")
 
 
 @dataclass(frozen=True)
@@ -61,22 +82,26 @@ def _find_boxed(text: str) -> str | None:
 
 
 def _find_answer_is(text: str) -> str | None:
-    # The phrase often introduces prose ("the answer is as follows:"), so only a claim holding a digit counts.
+    # The last claim wins ("the answer is 12. Wait: the answer is 14."), so each phrase's claim runs from the
+    # phrase to the end of its sentence. The phrase often introduces prose ("the answer is as follows:"), so only
+    # a claim holding a digit counts.
     for match in reversed(list(_ANSWER_IS_RE.finditer(text))):
-        content = _SENTENCE_END_RE.split(match["content"], maxsplit=1)[0]
+        line_end = text.find("\n", match.end())
+        line = text[match.end() : line_end if line_end >= 0 else len(text)]
+        content = _SENTENCE_END_RE.split(line, maxsplit=1)[0]
         if any(char.isdigit() for char in content):
             return content
     return None
 
 
 def _find_hashes(text: str) -> str | None:
-    matches = _HASHES_RE.findall(text)
-    return matches[-1] if matches else None
+    claims = [claim for claim in _HASHES_RE.findall(text) if claim.strip()]
+    return claims[-1] if claims else None
 
 
 def _find_last_number(text: str) -> str | None:
-    numbers = _NUMBER_RE.findall(_latex_to_plain(text))
-    return numbers[-1] if numbers else None
+    values = read_values(_latex_to_plain(text))
+    return values[-1] if values else None
 
 
 _RULES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
@@ -87,33 +112,102 @@ _RULES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
 )
 
 
+def _plain_fraction(match: re.Match[str]) -> str:
+    fraction = f"{match['numerator']}/{match['denominator']}"
+    return f"{match['whole']} {fraction}" if match["whole"] else fraction
+
+
 def _latex_to_plain(text: str) -> str:
     """Unwrap \\text{...}, turn simple fractions into a/b and drop formatting that never changes the value."""
-    text = text.replace("\u2212", "-")
+    text = text.replace("\u2212", "-").replace("{,}", ",").replace("\\ ", " ")
     previous = None
     while previous != text:  # wrappers and fractions may nest
         previous = text
         text = _TEXT_WRAPPER_RE.sub(r"\1", text)
-        text = _FRAC_RE.sub(r"\1/\2", text)
-    text = _FRAC_SHORT_RE.sub(r"\1/\2", text)
+        text = _FRAC_RE.sub(_plain_fraction, text)
+    text = _FRAC_SHORT_RE.sub(_plain_fraction, text)
     for noise in _NOISE:
         text = text.replace(noise, "")
     return _THOUSANDS_COMMA_RE.sub("", text)
 
 
+def _exact_text(value: Fraction) -> str:
+    """A computed value written exactly: "5000", "3.25" when the decimal ends, else "7/3"."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    rest, places = value.denominator, 0
+    for prime in (2, 5):
+        count = 0
+        while rest % prime == 0:
+            rest, count = rest // prime, count + 1
+        places = max(places, count)
+    if rest != 1:
+        return f"{value.numerator}/{value.denominator}"
+    scaled = abs(value.numerator) * 10**places // value.denominator
+    sign = "-" if value < 0 else ""
+    return f"{sign}{scaled // 10**places}.{scaled % 10**places:0{places}d}"
+
+
+def _read_value(match: re.Match[str]) -> list[str]:
+    """The value(s) one match of _VALUE_RE stands for; plain numbers keep their digits ("18.00", "3/4")."""
+    sign, lead = match["sign"] or "", match["lead"].replace(",", "")
+    if match["power_of_ten"] is not None:
+        value = Fraction(lead) * Fraction(10) ** int(match["power_of_ten"])
+    elif match["power"] is not None:
+        try:
+            value = Fraction(lead) ** int(match["power"])
+        except ZeroDivisionError:  # 0^{-1} has no value
+            return []
+    elif match["numerator"] is not None:
+        numerator, denominator = int(match["numerator"]), int(match["denominator"])
+        if not lead.isdigit() or not 0 < numerator < denominator:  # "3 5/4", "2.5 1/2": two values side by side
+            return [sign + lead, f"{numerator}/{denominator}"]
+        value = int(lead) + Fraction(numerator, denominator)
+    else:
+        return [sign + lead + (f"/{match['over']}" if match["over"] else "")]
+    return [_exact_text(-value if sign else value)]
+
+
+def _value_matches(plain: str) -> tuple[str, list[re.Match[str]]]:
+    """The span rewritten for reading (x², x^{2} -> x^2) and its value matches, detached exponents left out."""
+    text = _SUPERSCRIPT_RE.sub(lambda match: "^" + match[0].translate(_FROM_SUPERSCRIPT), plain)
+    text = _BRACED_EXPONENT_RE.sub(r"^\1", text)
+    return text, [match for match in _VALUE_RE.finditer(text) if match["detached_exponent"] is None]
+
+
+def read_values(plain: str) -> list[str]:
+    """Every value in a plain-text span, in order, each read whole.
+
+    A mixed number ("1 3/4", from 3\\frac{1}{4} too), scientific notation ("5 x 10^3", "5e3") and a power of a
+    number ("2^{10}", "10³") are one value each, written exactly ("1.75", "5000", "1024"); plain numbers keep their
+    digits ("18.00", "3/4", "-7.50"). Neighbouring numbers are never glued ("3 4" is two values) and the exponent
+    of a unit or variable ("49 m^2", "49 m²", "x^2") is not a value.
+    """
+    _, matches = _value_matches(plain)
+    return [value for match in matches for value in _read_value(match)]
+
+
 def normalize_answer(raw: str) -> str | None:
-    """Reduce an extracted answer to a bare value like "1000", "3/4" or "18.00"; None when nothing is left."""
+    """Reduce an extracted answer to a bare value like "1000", "3/4", "3.25" or "18.00"; None when nothing is left.
+
+    A span that is one value becomes that value; one with words in it ("18 dollars", "49 m^2") becomes its last
+    value; anything else (symbolic LaTeX, "3 4") is returned as written for math_verify.
+    """
     # After an "=" comes the result: "x = 5", "3 \times 4 = 12", "= 7".
     answer = _latex_to_plain(raw).rsplit("=", 1)[-1]
     answer = answer.strip().strip("*").strip().rstrip(".").strip()
-    number_then_words = _NUMBER_THEN_WORDS_RE.fullmatch(answer)
-    if number_then_words:  # "18 dollars"
-        return number_then_words["number"]
+    if not answer:
+        return None
+    reading, matches = _value_matches(answer)
+    if len(matches) == 1 and matches[0].span() == (0, len(reading)):
+        values = _read_value(matches[0])
+        if len(values) == 1:
+            return values[0]
     if re.search(r"[a-zA-Z]", _LATEX_COMMAND_RE.sub("", answer)):  # "she has 5 left"
-        numbers = _NUMBER_RE.findall(answer)
-        if numbers:
-            return numbers[-1]
-    return answer or None
+        values = [value for match in matches for value in _read_value(match)]
+        if values:
+            return values[-1]
+    return answer
 
 
 def extract_answer_with_rule(text: str) -> Extraction:

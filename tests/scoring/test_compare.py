@@ -34,6 +34,45 @@ CASES = [
     ("so she has 5 apples left", "6", "5", "last_number", False),
     ("The debt is -7.50 now", "-7.5", "-7.50", "last_number", True),
     ("I do not know.", "18", None, "none", False),
+    # A value made of several tokens is one value: mixed numbers...
+    (r"\boxed{3\frac{1}{4}}", "3.25", "3.25", "boxed", True),
+    (r"\boxed{3\frac{1}{4}}", "3.75", "3.25", "boxed", False),
+    (r"\boxed{3\frac{1}{4}}", "31/4", "3.25", "boxed", False),
+    (r"\boxed{3 \frac{1}{4}}", "13/4", "3.25", "boxed", True),
+    (r"\boxed{-2\tfrac12}", "-2.5", "-2.5", "boxed", True),
+    (r"\boxed{2\dfrac{1}{3}}", "7/3", "7/3", "boxed", True),
+    ("It takes 1 3/4 hours", "1.75", "1.75", "last_number", True),
+    ("It takes 1 3/4 hours", "0.75", "1.75", "last_number", False),
+    ("It takes 1 3/4 hours", "1 3/4", "1.75", "last_number", True),
+    # ...units with exponents...
+    (r"\boxed{49 \text{ m}^2}", "49", "49", "boxed", True),
+    (r"\boxed{49 \text{ m}^2}", "2", "49", "boxed", False),
+    ("The area is 49 m^2", "49", "49", "last_number", True),
+    ("The area is 49 m²", "49", "49", "last_number", True),
+    (r"\boxed{12 \mathrm{cm}^{3}}", "12", "12", "boxed", True),
+    ("He walks at 5 km/h", "5", "5", "last_number", True),
+    # ...scientific notation.
+    (r"about 5\times 10^3 people", "5000", "5000", "last_number", True),
+    (r"about 5\times 10^3 people", "3", "5000", "last_number", False),
+    (r"\boxed{5 \cdot 10^{3}}", "5000", "5000", "boxed", True),
+    ("about 5e3 people", "5000", "5000", "last_number", True),
+    ("about 5 x 10^3 people", "5000", "5000", "last_number", True),
+    ("about 5 × 10³ people", "5,000", "5000", "last_number", True),
+    # Adjacent numbers are never glued together.
+    ("The answer is 3 4", "34", "3 4", "answer_is", False),
+    (r"\boxed{1, 2, 3}", "123", "1, 2, 3", "boxed", False),
+    ("The answer is 1,234.", "1234", "1234", "answer_is", True),
+    # Currency and percent.
+    (r"\boxed{\$1,200.50}", "1200.5", "1200.50", "boxed", True),
+    (r"\boxed{45\%}", "45", "45", "boxed", True),
+    # The last claim wins.
+    ("The answer is 12. Wait, recheck: the answer is 14.", "14", "14", "answer_is", True),
+    ("The answer is 12. Wait, recheck: the answer is 14.", "12", "14", "answer_is", False),
+    ("answer is 12 ... so the answer is 14", "14", "14", "answer_is", True),
+    ("#### 12 no wait #### 14", "14", "14", "hashes", True),
+    (r"\boxed{12} no, \boxed{14}", "14", "14", "boxed", True),
+    # Dates and times are not the answer when an explicit one exists.
+    ("The meeting is at 3:30 pm on 12/05. The answer is 7.", "7", "7", "answer_is", True),
 ]
 
 
@@ -53,6 +92,10 @@ def test_score(reply: str, gold: str, extracted: str | None, rule: str, correct:
         (r"\frac{3}{4}", "0.75", True),
         (r"\sqrt{4}", "3", False),
         ("banana", "18", False),
+        ("3.25", "3 1/4", True),
+        ("13/4", r"3\frac{1}{4}", True),
+        ("5000", r"5 \times 10^3", True),
+        ("3 4", "34", False),
     ],
 )
 def test_answers_match(predicted: str | None, gold: str, match: bool) -> None:

@@ -1,0 +1,45 @@
+"""The tool result carries the SLM's answer as the scorer reads it: one value, the last claim, never a stray token."""
+
+import json
+
+import pytest
+
+from delegate.data.problem import Problem
+from tests.support.router import solve
+from tests.support.scripted_server import Reply, ScriptedServer
+
+TOOL = "ask_math_assistant"
+
+SLM_ANSWERS = [
+    # (SLM reply, the value the LLM must be told, the LLM's final reply quoting the SLM)
+    (r"Each box takes 13/4 hours, that is \boxed{3\frac{1}{4}}.", "3.25", r"It takes \boxed{3\frac{1}{4}} hours."),
+    ("Add 1 hour and 3/4 of an hour. It takes 1 3/4 hours.", "1.75", "It takes \\boxed{1\\tfrac{3}{4}} hours."),
+    (r"7 m times 7 m: the area is \boxed{49 \text{ m}^2}.", "49", r"The area is \boxed{49} m^2."),
+    (r"1000 people per day for 5 days: about 5\times 10^3 people.", "5000", r"\boxed{5000}"),
+    ("The answer is 12. Wait, recheck: the answer is 14.", "14", r"\boxed{14}"),
+]
+
+
+@pytest.fixture
+def slm():
+    with ScriptedServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize(("slm_text", "value", "llm_final"), SLM_ANSWERS)
+def test_the_tool_result_carries_the_value_the_scorer_reads(scripted_server, slm, slm_text, value, llm_final):
+    llm = scripted_server
+    call = {"id": "call_a", "name": TOOL, "arguments": json.dumps({"question": "How long does one box take?"})}
+    llm.push(Reply(tool_calls=[call]), Reply(content=llm_final))
+    slm.push(Reply(content=slm_text))
+
+    record, cfg = solve(llm, slm, problem=Problem(id=0, question="How long?", gold=value))
+
+    assert cfg.tool_result == "answer"
+    assert cfg.answer_template.startswith("Answer: {answer}.")
+    [tool_message] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert tool_message["tool_call_id"] == "call_a"
+    assert tool_message["content"].startswith(f"Answer: {value}. (Last step: ")
+    assert record.delegations[0].result == tool_message["content"]
+    # The LLM's own reply is scored by the same reader.
+    assert (record.extracted, record.correct) == (value, True)
