@@ -39,4 +39,4 @@ bench: setup-test
 	@$(OFFLINE) TQDM_DISABLE=1 $(PY) -m scripts.benchmark $(ARGS)
 
 clean:
-	rm -rf $(VENV) outputs mlflow.db mlartifacts
+	rm -rf $(VENV) outputs mlflow.db mlflow.db.lock mlartifacts

@@ -1,0 +1,106 @@
+"""A job logs to a live `mlflow server` over HTTP (`tracking=server`): run, params, metrics, traces, served artifacts."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from delegate.config import compose_config
+from delegate.job import run_job
+from tests.support.cli import logged_records
+from tests.support.scripted_server import Reply
+
+MLFLOW = Path(sys.executable).with_name("mlflow")
+STARTUP_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(server: subprocess.Popen, url: str, log: Path) -> None:
+    deadline_s = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline_s:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"mlflow server did not answer /health within {STARTUP_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> tuple[str, Path]:
+    """A real `mlflow server` on loopback with its own SQLite store, serving artifacts from a folder; (URL, folder)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port, artifacts, log = free_port(), root / "artifacts", root / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(artifacts)],
+            cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            # No background job runner (MLflow's GenAI jobs): one process less to start.
+            env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(server, url, log)
+        yield url, artifacts
+    finally:
+        # The server runs its web workers as children: stop the whole group it leads.
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.mark.slow
+def test_a_job_logs_everything_to_a_tracking_server(mlflow_server, scripted_server, tmp_path, capfd):
+    url, artifacts = mlflow_server
+    scripted_server.default = Reply(content="So the total is \\boxed{7}.", prompt_tokens=40, completion_tokens=8)
+    cfg = compose_config([
+        "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        "samples=3", "tracking=server", f"tracking.uri={url}", "tracking.experiment=cluster",
+    ])
+
+    summary = run_job(cfg, tmp_path, tmp_path / "outputs" / "job")
+
+    client = MlflowClient(url)
+    run = client.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "cluster"
+    assert run.data.metrics["n_samples"] == 3
+    assert run.data.metrics["avg_llm_tokens"] == 48
+    assert run.data.params["tracking.uri"] == url
+    assert run.data.params["llm.base_url"] == scripted_server.base_url
+    assert run.data.tags["strategy"] == "llm"
+
+    # Artifacts go through the server (mlflow-artifacts:/...) into its folder, and come back through it.
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"samples.jsonl", "summary.json"}
+    assert list(artifacts.rglob(f"{run.info.run_id}/artifacts/samples.jsonl"))
+    records = logged_records(client, run, tmp_path / "download")
+    assert len(records) == 3
+    assert {r.extracted for r in records} == {"7"}
+
+    # Traces go over HTTP too (OTLP to the server), one per problem, linked to the run.
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == sorted(f"problem-{r.id}" for r in records)
+    assert "could not be written" not in capfd.readouterr().err
+
+    # Nothing was written to a local store.
+    assert not (tmp_path / "mlflow.db").exists()
