@@ -35,8 +35,11 @@ EXPECTED_TYPES = {
     ("slm", "openai-compatible"): OpenAIModelConfig,
     ("slm", "local"): TransformersModelConfig,
     ("tracking", "local"): TrackingConfig,
+    ("tracking", "server"): TrackingConfig,
     ("experiment", "local"): Config,
     ("experiment", "reference"): Config,
+    ("experiment", "compare"): Config,
+    ("experiment", "compare-local"): Config,
 }
 
 

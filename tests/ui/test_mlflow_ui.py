@@ -1,0 +1,254 @@
+"""The MLflow UI in headless Chromium: the runs an evaluation makes and the run a report logs, as a user sees them.
+
+One store is built for the module: three finished runs (llm, slm, router; 3 built-in problems each, models served by
+the scripted OpenAI-compatible server) made in-process by `delegate.job.run_job`, then a report run made by
+`delegate-report`'s `main`. `mlflow server` serves it on loopback and Chromium opens its pages; every page is
+screenshotted to outputs/test-artifacts/mlflow-ui/ (kept after the test) and the paths are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from mlflow import MlflowClient
+
+from delegate.config import compose_config
+from delegate.config.schema import DataConfig, TrackingConfig
+from delegate.data import load_problems
+from delegate.job import run_job
+from delegate.records import SAMPLES_FILE, SUMMARY_FILE
+from delegate.report.plots import ACCURACY_PLOT
+from delegate.report.render import COMPARISON_CSV, REPORT_MD
+from delegate.report.runs import REPORT_TAG
+from delegate.tracking.mlflow_run import connect_store, default_artifact_location
+from pipelines import report
+from tests.support import browser
+from tests.support.browser import browser_missing, chromium, wait_for_text, wait_until
+from tests.support.scripted_server import Reply, ScriptedServer
+
+# The UI tests take 20-40 s on 2 busy cores: `mlflow server` alone takes 10-25 s to start.
+slow = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "outputs" / "test-artifacts" / "mlflow-ui"
+MLFLOW = Path(sys.executable).with_name("mlflow")
+EXPERIMENT = "delegate-ui"
+# The classic runs view; without it MLflow 3 opens an experiment holding traces on its GenAI overview.
+CLASSIC = "workflowType=machine_learning"
+GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+
+
+def require_browser() -> None:
+    """Skip without Chromium here; in CI (`CI` set) fail instead, so the check cannot quietly vanish."""
+    reason = browser_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"CI is set but the browser test cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def scripted_reply(request: dict) -> Reply:
+    """The router's LLM delegates once, then answers. The LLM is always right, the SLM only on even golds."""
+    messages = request["messages"]
+    if request.get("tools") and not any(m["role"] == "tool" for m in messages):
+        return Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}])
+    text = "\n".join(m.get("content") or "" for m in messages)
+    gold = next((g for q, g in GOLD_BY_QUESTION.items() if q in text), "48")
+    right = request["model"] == "scripted-llm" or int(gold) % 2 == 0
+    return Reply(content=f"So the answer is \\boxed{{{gold if right else -1}}}.")
+
+
+def make_runs(root: Path, tracking_uri: str, base_url: str) -> list[dict[str, Any]]:
+    """Three finished runs (llm, slm, router; 3 problems each) in the store; their summaries."""
+    summaries = []
+    for strategy in ("llm", "slm", "router"):
+        cfg = compose_config([
+            "experiment=local", f"strategy={strategy}", "samples=3",
+            "llm=openai-compatible", f"llm.base_url={base_url}", "llm.model=scripted-llm", "llm.name=scripted-llm",
+            "slm=openai-compatible", f"slm.base_url={base_url}", "slm.model=scripted-slm", "slm.name=scripted-slm",
+            f"tracking.uri={tracking_uri}", f"tracking.experiment={EXPERIMENT}", f"cache.path={root}/responses.sqlite",
+        ])
+        summaries.append(run_job(cfg, root, root / "outputs" / strategy))
+    return summaries
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(tracking_uri: str, log_path: Path) -> Iterator[tuple[str, Any]]:
+    """Start `mlflow server` on a free loopback port over the store; yields (its URL, a wait-until-healthy function).
+
+    Started before the runs are made so that its slow start overlaps them; stopped with its workers on exit.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", tracking_uri, "--default-artifact-root", default_artifact_location(tracking_uri)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
+
+    def wait_healthy(timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not come up on {url}; its log: {log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+
+    try:
+        yield url, wait_healthy
+    finally:
+        # Its own session: the uvicorn worker it spawns goes with it.
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@dataclass
+class UI:
+    url: str
+    experiment_id: str
+    summaries: list[dict[str, Any]]
+    report_run_id: str
+    report_run_name: str
+    report_artifacts: list[str]
+    report_dir: Path
+    driver: Any
+
+    def open(self, fragment: str) -> None:
+        """Open `#/<fragment>` in the classic (model training) view of the UI."""
+        self.driver.get(f"{self.url}/#/{fragment}{'&' if '?' in fragment else '?'}{CLASSIC}")
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory) -> Iterator[UI]:
+    require_browser()
+    root = tmp_path_factory.mktemp("ui")
+    tracking_uri = f"sqlite:///{root}/mlflow.db"
+    # The tables exist before the server and the jobs touch the database, so neither migrates it under the other.
+    experiment_id = connect_store(TrackingConfig(uri=tracking_uri, experiment=EXPERIMENT), root).experiment_id
+    with mlflow_server(tracking_uri, root / "mlflow-server.log") as (url, wait_healthy), \
+            ScriptedServer(scripted_reply) as models:
+        summaries = make_runs(root, tracking_uri, models.base_url)
+        report_dir = root / "report"
+        report.main(["--runs", *(s["run_id"] for s in summaries), "--out", str(report_dir),
+                     "--tracking-uri", tracking_uri])
+        client = MlflowClient(tracking_uri)
+        [report_run] = client.search_runs([experiment_id], f"tags.`{REPORT_TAG}` = 'true'")
+        report_artifacts = [a.path for a in client.list_artifacts(report_run.info.run_id)]
+        wait_healthy()
+        with chromium(root / "chromium-profile") as driver:
+            yield UI(url, experiment_id, summaries, report_run.info.run_id, report_run.info.run_name, report_artifacts,
+                     report_dir, driver)
+
+
+def screenshot(driver, name: str) -> Path:
+    """Save what the browser shows as outputs/test-artifacts/mlflow-ui/<name>.png and print the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def png_width_px(path: Path) -> int:
+    """A PNG's width from its IHDR chunk (bytes 16-19, big-endian; PNG spec, section 11.2.2)."""
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
+
+
+def close_assistant(driver) -> None:
+    """Close MLflow's assistant side panel, if it is open, so the screenshots show the page."""
+    for button in driver.find_elements("css selector", '[data-component-id="mlflow.assistant.chat_panel.close"]'):
+        button.click()
+
+
+@contextmanager
+def shot(driver, name: str) -> Iterator[None]:
+    """Screenshot the page once the block is done, whether its waits succeeded or not."""
+    try:
+        yield
+    finally:
+        screenshot(driver, name)
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_without_chromium_ci_fails_and_elsewhere_skips(monkeypatch, tmp_path, ci):
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="no-chromium not found: apt-get install -y --no-install-recommends chromium chromium-driver"):
+        require_browser()
+
+
+@slow
+def test_the_runs_table_lists_every_run(ui):
+    ui.open(f"experiments/{ui.experiment_id}/runs")
+    with shot(ui.driver, "01-runs-table"):
+        names = [s["run_name"] for s in ui.summaries] + [ui.report_run_name]
+        wait_for_text(ui.driver, f"{len(names)} matching runs", *names)
+        close_assistant(ui.driver)
+
+
+@slow
+def test_the_chart_view_shows_each_runs_accuracy(ui):
+    ui.open(f"experiments/{ui.experiment_id}/runs?compareRunsMode=CHART")
+    card_xpath = '//*[@data-testid="experiment-view-compare-runs-card"][.//h4[normalize-space()="accuracy"]]'
+    with shot(ui.driver, "02-accuracy-chart"):
+        close_assistant(ui.driver)
+        expected = {f"{s['accuracy']:.2f}" for s in ui.summaries}
+        assert len(expected) > 1, "the scripted models should give the runs different accuracies"
+        # Each bar is labelled with its run's value once the chart has the runs' metrics.
+        wait_until(ui.driver, lambda d: expected <= set(d.find_element("xpath", card_xpath).text.split()),
+                   f"accuracy chart with bars labelled {sorted(expected)}")
+
+
+@slow
+def test_a_run_page_lists_the_runs_artifacts(ui):
+    router = ui.summaries[-1]
+    ui.open(f"experiments/{ui.experiment_id}/runs/{router['run_id']}/artifacts")
+    with shot(ui.driver, "03-router-run-artifacts"):
+        wait_for_text(ui.driver, router["run_name"], SAMPLES_FILE, SUMMARY_FILE)
+
+
+@slow
+def test_the_report_run_lists_its_tables_and_plots_and_previews_a_plot(ui):
+    assert {REPORT_MD, COMPARISON_CSV, ACCURACY_PLOT} <= set(ui.report_artifacts)
+    ui.open(f"experiments/{ui.experiment_id}/runs/{ui.report_run_id}/artifacts")
+    with shot(ui.driver, "04-report-artifacts"):
+        wait_for_text(ui.driver, *ui.report_artifacts)
+    ui.driver.find_element("xpath", f'//*[normalize-space(text())="{ACCURACY_PLOT}"]').click()
+    width_px = png_width_px(ui.report_dir / ACCURACY_PLOT)
+    with shot(ui.driver, "05-report-accuracy-plot"):
+        # The preview is the file fetched from the server's artifact endpoint, shown from a blob: URL; the same
+        # width as the file on disk says it is this plot, decoded, not a placeholder icon.
+        wait_until(ui.driver, lambda d: d.execute_script(
+            "return [...document.images].some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth === arguments[0])",
+            width_px), f"preview of {ACCURACY_PLOT} ({width_px} px wide)")
