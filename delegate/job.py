@@ -14,13 +14,15 @@ from delegate.errors import ConfigError, RunFailed
 from delegate.metrics import summarize
 from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
-from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, SampleRecord, SampleWriter
+from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, ModelPrices, SampleRecord, SampleWriter
 from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
 from delegate.runner import run_problems
 from delegate.strategies import Strategy, get_strategy
+from delegate.sweep import sweep_tags
 from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
-from delegate.tracking.traces import traces_enabled
+from delegate.tracking.traces import trace_verdict, traces_enabled
+from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
 
 def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
@@ -44,7 +46,7 @@ async def solve_problems(
     cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[SampleRecord], None]
 ) -> list[SampleRecord]:
     """Every problem through the strategy at the configured concurrency and prices; the models are closed after."""
-    prices = {role: (cfg[role].price_input_usd_per_1m, cfg[role].price_output_usd_per_1m) for role in ROLES}
+    prices = {role: ModelPrices.of(cfg[role]) for role in ROLES}
     try:
         return await run_problems(
             problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record
@@ -65,6 +67,7 @@ async def _solve_all(
     def on_record(record: SampleRecord) -> None:
         nonlocal solved, correct
         writer.write(record)
+        trace_verdict(record)
         solved += 1
         correct += record.correct
         progress.set_postfix(accuracy=f"{correct / solved:.1%}", refresh=False)
@@ -98,7 +101,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
         "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, OUTPUT_DIR_TAG: str(output_dir.resolve()),
         # A resumed run keeps the commit it started on, and says which one finished it.
         "git_commit_resumed" if previous else "git_commit": git_commit(),
-    } | (extra_tags or {})
+    } | sweep_tags() | (extra_tags or {})
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
     cache = open_cache(cfg, launch_dir)
@@ -128,7 +131,9 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         run.log_metrics(metrics)
         run.log_artifact(output_dir / SUMMARY_FILE)
+        log_run_verdicts(run, records, summary, cfg.data)
         print(summary_table([summary]))
+        print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
         if metrics["n_errors"] == metrics["n_samples"]:
             first_error = next(r.error for r in records if r.error)
             raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")

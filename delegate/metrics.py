@@ -29,8 +29,18 @@ def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
+def _mean_or_nan(values: list[float]) -> float:
+    return mean(values) if values else math.nan
+
+
 def summarize(records: list[SampleRecord]) -> dict[str, float]:
-    """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts."""
+    """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts.
+
+    Token averages are per problem, over the problems whose calls in that role all reported usage: a problem with
+    a call whose server sent no token counts is left out of that role's `avg_<role>_*_tokens` (NaN when none is
+    left), and `n_<role>_usage_missing` / `n_usage_missing` count such calls. `cost_usd` sums the calls that
+    reported usage (a lower bound when `n_usage_missing` > 0).
+    """
     n = len(records)
     if n == 0:
         raise ValueError("no sample records to summarize")
@@ -45,13 +55,21 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
         "p50_latency_s": float(np.percentile(latencies_s, 50)),
         "p95_latency_s": float(np.percentile(latencies_s, 95)),
     }
+    n_usage_missing = 0
     for role in ROLES:
-        prompt = mean(r.usage[role].prompt_tokens for r in records)
-        completion = mean(r.usage[role].completion_tokens for r in records)
+        counted = [r.usage[role] for r in records if r.usage[role].usage_missing_calls == 0]
+        prompt = _mean_or_nan([u.prompt_tokens for u in counted])
+        completion = _mean_or_nan([u.completion_tokens for u in counted])
+        missing = sum(r.usage[role].usage_missing_calls for r in records)
+        n_usage_missing += missing
         metrics |= {
             f"avg_{role}_prompt_tokens": prompt,
             f"avg_{role}_completion_tokens": completion,
             f"avg_{role}_tokens": prompt + completion,
+            # Of the completion tokens, those spent reasoning; of the prompt tokens, those the provider's prompt cache served.
+            f"avg_{role}_reasoning_tokens": _mean_or_nan([u.reasoning_tokens for u in counted]),
+            f"avg_{role}_provider_cached_prompt_tokens": _mean_or_nan([u.provider_cached_prompt_tokens for u in counted]),
+            f"n_{role}_usage_missing": float(missing),
         }
     delegations = [d for r in records for d in r.delegations]
     metrics |= {
@@ -66,5 +84,6 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
                                  sum(r.usage[role].calls for r in records for role in ROLES)),
         "n_samples": float(n),
         "n_errors": float(sum(r.error is not None for r in records)),
+        "n_usage_missing": float(n_usage_missing),
     }
     return metrics

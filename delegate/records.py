@@ -5,7 +5,7 @@ The runner writes records; metrics, resume, the sweep summary, the report and re
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,51 +26,101 @@ class IncompatibleRecords(ConfigError):
     """A samples file this version of delegate cannot read (another record version, or not a records file)."""
 
 
+@dataclass(frozen=True)
+class ModelPrices:
+    """What one model's tokens cost, in USD per million tokens."""
+
+    input_usd_per_1m: float = 0.0
+    output_usd_per_1m: float = 0.0
+    # Prompt tokens the provider served from its own prompt cache; None = billed as other input.
+    cached_input_usd_per_1m: float | None = None
+
+    @classmethod
+    def of(cls, model_cfg: Any) -> "ModelPrices":
+        """The prices a model config names (`price_input_usd_per_1m`, `price_cached_input_usd_per_1m`, `price_output_usd_per_1m`)."""
+        return cls(
+            input_usd_per_1m=model_cfg.price_input_usd_per_1m,
+            output_usd_per_1m=model_cfg.price_output_usd_per_1m,
+            cached_input_usd_per_1m=model_cfg.price_cached_input_usd_per_1m,
+        )
+
+    def cost_usd(self, prompt_tokens: int, provider_cached_prompt_tokens: int, completion_tokens: int) -> float:
+        """USD for these tokens; `provider_cached_prompt_tokens` are part of `prompt_tokens`, at the cached rate."""
+        cached_rate = self.input_usd_per_1m if self.cached_input_usd_per_1m is None else self.cached_input_usd_per_1m
+        return (
+            (prompt_tokens - provider_cached_prompt_tokens) * self.input_usd_per_1m
+            + provider_cached_prompt_tokens * cached_rate
+            + completion_tokens * self.output_usd_per_1m
+        ) / 1e6
+
+
 @dataclass
 class RoleUsage:
-    """One role's calls within one problem, summed as the model reported them. Tokens are counts; latency in seconds."""
+    """One role's calls within one problem, summed as the model reported them. Tokens are counts; latency in seconds.
+
+    A call whose server reported no usage counts in `calls`, `latency_s` and `usage_missing_calls`, never in the
+    token counts: those are sums over the calls that reported them.
+    """
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
-    # Calls served from the response cache, and the tokens they had cost when made (included above too).
+    # Calls served from our response cache, and the tokens they had cost when made (included above too).
     cache_hits: int = 0
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
+    # Calls whose server reported no token counts (their tokens are unknown, and in none of the counts here).
+    usage_missing_calls: int = 0
+    # Of completion_tokens, those the model spent reasoning (as reported; 0 when not reported).
+    reasoning_tokens: int = 0
+    # Of prompt_tokens, those the provider served from its own prompt cache (OpenAI's cached_tokens), billed at the
+    # cached-input price; and the part of them within our response cache's hits (for cache_saved_usd).
+    provider_cached_prompt_tokens: int = 0
+    cache_hit_provider_cached_prompt_tokens: int = 0
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def add(self, response: ChatResponse) -> None:
+        """Count one call: its latency always, its tokens only when the server reported them."""
         self.calls += 1
+        self.latency_s += response.latency_s
+        if response.usage_missing:
+            self.usage_missing_calls += 1
+            return
+        provider_cached = response.provider_cached_prompt_tokens or 0
         self.prompt_tokens += response.prompt_tokens
         self.completion_tokens += response.completion_tokens
-        self.latency_s += response.latency_s
+        self.reasoning_tokens += response.reasoning_tokens or 0
+        self.provider_cached_prompt_tokens += provider_cached
         if response.cache_hit:
             self.cache_hits += 1
             self.cached_prompt_tokens += response.prompt_tokens
             self.cached_completion_tokens += response.completion_tokens
+            self.cache_hit_provider_cached_prompt_tokens += provider_cached
 
-    def cost_usd(self, price_input_usd_per_1m: float, price_output_usd_per_1m: float) -> float:
-        """What these calls cost when they were made, cache hits included (prices in USD per million tokens)."""
-        return (self.prompt_tokens * price_input_usd_per_1m + self.completion_tokens * price_output_usd_per_1m) / 1e6
+    def cost_usd(self, prices: ModelPrices) -> float:
+        """What the calls that reported usage cost when they were made, cache hits included (a lower bound when
+        `usage_missing_calls` > 0)."""
+        return prices.cost_usd(self.prompt_tokens, self.provider_cached_prompt_tokens, self.completion_tokens)
 
-    def cache_saved_usd(self, price_input_usd_per_1m: float, price_output_usd_per_1m: float) -> float:
-        """The part of `cost_usd` this run did not pay, because the cache answered."""
-        return (
-            self.cached_prompt_tokens * price_input_usd_per_1m + self.cached_completion_tokens * price_output_usd_per_1m
-        ) / 1e6
+    def cache_saved_usd(self, prices: ModelPrices) -> float:
+        """The part of `cost_usd` this run did not pay, because our response cache answered."""
+        return prices.cost_usd(
+            self.cached_prompt_tokens, self.cache_hit_provider_cached_prompt_tokens, self.cached_completion_tokens
+        )
 
 
 @dataclass
 class Delegation:
     """One tool call the LLM made: what it asked, what the SLM answered (if it was asked), what went back."""
 
+    # The call's id in the conversation, unique there: the tool message answering it carries this id.
     tool_call_id: str
     name: str
-    # The arguments as the LLM wrote them (raw JSON text).
+    # The arguments as the LLM wrote them (JSON text; a server's JSON object arrives serialized).
     arguments: str
     # The tool message sent back to the LLM.
     result: str
@@ -78,10 +128,14 @@ class Delegation:
     error: str | None = None
     question: str | None = None
     slm_output: str | None = None
+    # As the SLM's server reported them; None also when it reported none.
     slm_prompt_tokens: int | None = None
     slm_completion_tokens: int | None = None
     slm_latency_s: float | None = None
     slm_cache_hit: bool | None = None
+    # The id the server sent for the call (None: none, or read from the reply's text); `tool_call_id` replaces it
+    # when it was missing or already used in the conversation.
+    original_tool_call_id: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -123,6 +177,11 @@ class SampleRecord:
     # The whole conversation, in OpenAI's message format.
     transcript: list[dict[str, Any]]
     record_version: int = RECORD_VERSION
+
+    @property
+    def usage_reported(self) -> bool:
+        """Every model call of this problem reported its token counts, so its token totals and cost are complete."""
+        return all(usage.usage_missing_calls == 0 for usage in self.usage.values())
 
     @property
     def delegated(self) -> bool:

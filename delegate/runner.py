@@ -8,7 +8,7 @@ from delegate.data.problem import Problem
 from delegate.errors import ConfigError
 from delegate.models.base import ChatModel
 from delegate.models.metered import MeteredModel
-from delegate.records import ROLES, RoleUsage, SampleRecord
+from delegate.records import ROLES, ModelPrices, RoleUsage, SampleRecord
 from delegate.scoring import score
 from delegate.strategies.observer import NO_OBSERVER, Observer
 from delegate.strategies.registry import Attempt, Strategy
@@ -21,15 +21,16 @@ async def solve_and_score(
     strategy: Strategy,
     models: dict[str, ChatModel],
     strategy_cfg: Any,
-    prices_usd_per_1m: dict[str, tuple[float, float]],
+    prices: dict[str, ModelPrices],
     observer: Observer = NO_OBSERVER,
 ) -> SampleRecord:
     """One problem end to end; a model failure becomes a record with `error`, not a crashed run."""
-    metered = {role: MeteredModel(models[role], role) for role in strategy.roles}
+    attempt = Attempt()
+    # What the backends note about their replies (missing usage, calls found in text) is counted with the attempt's events.
+    metered = {role: MeteredModel(models[role], role, attempt.events) for role in strategy.roles}
     with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
         started_s = time.perf_counter()
         error = None
-        attempt = Attempt()
         try:
             await strategy.solve(problem, metered, strategy_cfg, observer, attempt)
         except ConfigError:
@@ -59,8 +60,8 @@ async def solve_and_score(
         tool_calls=attempt.tool_calls,
         events=dict(attempt.events),
         delegations=attempt.delegations,
-        cost_usd=sum(usage[role].cost_usd(*prices_usd_per_1m[role]) for role in ROLES),
-        cache_saved_usd=sum(usage[role].cache_saved_usd(*prices_usd_per_1m[role]) for role in ROLES),
+        cost_usd=sum(usage[role].cost_usd(prices[role]) for role in ROLES),
+        cache_saved_usd=sum(usage[role].cache_saved_usd(prices[role]) for role in ROLES),
         error=error,
         transcript=attempt.transcript,
     )
@@ -71,7 +72,7 @@ async def run_problems(
     strategy: Strategy,
     models: dict[str, ChatModel],
     strategy_cfg: Any,
-    prices_usd_per_1m: dict[str, tuple[float, float]],
+    prices: dict[str, ModelPrices],
     concurrency: int,
     on_record: Callable[[SampleRecord], None],
 ) -> list[SampleRecord]:
@@ -81,7 +82,7 @@ async def run_problems(
 
     async def run_one(problem: Problem) -> None:
         async with slots:
-            record = await solve_and_score(problem, strategy, models, strategy_cfg, prices_usd_per_1m)
+            record = await solve_and_score(problem, strategy, models, strategy_cfg, prices)
         records.append(record)
         on_record(record)
 

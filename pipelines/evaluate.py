@@ -8,6 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from delegate.cli import check_sweep, config_errors_as_one_line, help_text, quiet_libraries, wants_help
 from delegate.config import CONFIG_DIR, register_schemas, typed_config
 from delegate.errors import ConfigError, RunFailed
 from delegate.job import run_job
@@ -15,10 +16,37 @@ from delegate.reproduce import saved_config_arguments
 
 register_schemas()
 
+SUMMARY = (
+    "run one evaluation job: the problems of a data set through a strategy (the LLM alone, the SLM alone, or the LLM "
+    "delegating to the SLM through a tool call), scored, with accuracy, tokens, latency and cost in an MLflow run; "
+    "with -m, a sweep of such jobs ending with one table and the report."
+)
+USAGE = [
+    "delegate-eval [group=option ...] [key=value ...]",
+    "delegate-eval -m [group=a,b ...] [key=x,y ...]       a sweep: one job per combination",
+    "delegate-eval [overrides] --cfg job                  print the composed config, run nothing",
+]
+EXAMPLES = [
+    ("delegate-eval experiment=local",
+     "offline: the router on 6 built-in problems, SmolLM2 in-process as LLM and SLM, results in ./mlflow.db"),
+    ("delegate-eval strategy=llm llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen/Qwen2.5-7B-Instruct",
+     "GSM8K test with a model behind any OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp)"),
+    ("delegate-eval -m experiment=compare samples=10 device=cuda",
+     "the study's comparison: GPT-4o alone, GPT-4o delegating to Qwen2.5-Math, Qwen2.5-Math alone, on 10 GSM8K "
+     "problems (seed 123), then the summary table and the report"),
+    ("delegate-eval -m experiment=compare-local", "the same comparison offline, SmolLM2 in both roles"),
+    ("delegate-eval -m strategy=llm,router,slm seed=1,2,3 hydra/launcher=joblib",
+     "nine jobs in parallel processes (hydra/launcher=submitit_slurm: on a SLURM cluster)"),
+    ("delegate-report --sweep outputs/multirun/<date>/<time>", "the report over a sweep's runs, again"),
+    ("delegate-eval <same overrides> resume=<run folder or MLflow run id>", "continue an interrupted job"),
+]
+
 # Absolute, so the console script finds conf/ wherever it is launched from.
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def evaluate(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
+    # Again here: a launcher may run this job in another process, where main() never ran.
+    quiet_libraries()
     try:
         # A run's saved .hydra/config.yaml (--config-path) has no defaults list: Hydra composes it untyped.
         cfg = typed_config(cfg)
@@ -36,10 +64,28 @@ def evaluate(cfg: DictConfig) -> float | None:
     return summary["accuracy"]
 
 
-def main() -> None:
-    """The console script: Hydra's app, with --config-dir/--config-path at a run's saved .hydra/ loading that config."""
-    sys.argv = [sys.argv[0], *saved_config_arguments(sys.argv[1:], Path.cwd())]
-    evaluate()
+def main(argv: list[str] | None = None) -> None:
+    """The console script: Hydra's app, with --config-dir/--config-path at a run's saved .hydra/ loading that config,
+    our own --help, and a config Hydra can't compose (a misspelt key, an unknown option) as one `error:` line, exit 2.
+
+    `argv`: the arguments (default: the command line's).
+    """
+    arguments = sys.argv[1:] if argv is None else argv
+    quiet_libraries()
+    if wants_help(arguments):
+        print(help_text("delegate-eval", SUMMARY, USAGE, EXAMPLES), end="")
+        return
+    sys.argv = [sys.argv[0], *saved_config_arguments(arguments, Path.cwd())]
+    with config_errors_as_one_line():
+        if is_sweep_of_conf(arguments):
+            check_sweep([a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))])
+        evaluate()
+
+
+def is_sweep_of_conf(arguments: list[str]) -> bool:
+    """A sweep (-m) of conf/'s config, not of a saved one given by --config-path/--config-dir/--config-name."""
+    flags = {a.partition("=")[0] for a in arguments if a.startswith("-")}
+    return bool(flags & {"-m", "--multirun"}) and not flags & {"--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn"}
 
 
 if __name__ == "__main__":

@@ -30,6 +30,13 @@ METRIC_NAMES = {
     "cache_saved_usd",
     "cache_hit_rate",
     "tool_error_rate",
+    "avg_llm_reasoning_tokens",
+    "avg_slm_reasoning_tokens",
+    "avg_llm_provider_cached_prompt_tokens",
+    "avg_slm_provider_cached_prompt_tokens",
+    "n_llm_usage_missing",
+    "n_slm_usage_missing",
+    "n_usage_missing",
 }
 
 
@@ -122,6 +129,12 @@ def test_summarize_metrics_by_hand():
         "cache_hit_rate": 4 / 9,
         # These records list no delegations.
         "tool_error_rate": 0.0,
+        # Every call reported its usage, none its reasoning or cached tokens.
+        "avg_llm_reasoning_tokens": 0.0,
+        "avg_llm_provider_cached_prompt_tokens": 0.0,
+        "n_llm_usage_missing": 0.0,
+        "n_slm_usage_missing": 0.0,
+        "n_usage_missing": 0.0,
     }
     for name, value in expected.items():
         assert metrics[name] == pytest.approx(value), name
@@ -146,3 +159,48 @@ def test_summarize_one_record():
 def test_summarize_nothing_raises():
     with pytest.raises(ValueError, match="no sample records"):
         summarize([])
+
+
+# Missing usage, reasoning and provider-cached tokens
+
+
+def usage_record(llm: RoleUsage, slm: RoleUsage | None = None, cost_usd: float = 0.0):
+    return make_record(usage={"llm": llm, "slm": slm or RoleUsage()}, cost_usd=cost_usd)
+
+
+def test_token_averages_leave_out_problems_whose_calls_lacked_usage():
+    records = [
+        usage_record(RoleUsage(calls=1, prompt_tokens=100, completion_tokens=50), cost_usd=0.1),
+        # Two LLM calls, one without usage: its known half would drag the average down, so the problem is left out.
+        usage_record(RoleUsage(calls=2, prompt_tokens=200, completion_tokens=20, usage_missing_calls=1), cost_usd=0.2),
+        usage_record(RoleUsage(calls=1, prompt_tokens=300, completion_tokens=150),
+                     RoleUsage(calls=3, usage_missing_calls=3), cost_usd=0.3),
+    ]
+    metrics = summarize(records)
+    assert metrics["avg_llm_prompt_tokens"] == 200 and metrics["avg_llm_completion_tokens"] == 100
+    assert metrics["avg_llm_tokens"] == 300
+    # The SLM's averages are over the two problems whose SLM calls (none) all reported.
+    assert metrics["avg_slm_tokens"] == 0
+    assert (metrics["n_llm_usage_missing"], metrics["n_slm_usage_missing"], metrics["n_usage_missing"]) == (1, 3, 4)
+    # Cost sums what the records priced: the calls that reported usage.
+    assert metrics["cost_usd"] == pytest.approx(0.6)
+
+
+def test_a_role_whose_calls_never_reported_usage_has_no_average():
+    records = [usage_record(RoleUsage(calls=2, usage_missing_calls=2)) for _ in range(3)]
+    metrics = summarize(records)
+    for kind in ("prompt", "completion", "reasoning", "provider_cached_prompt"):
+        assert math.isnan(metrics[f"avg_llm_{kind}_tokens"]), kind
+    assert math.isnan(metrics["avg_llm_tokens"])
+    assert metrics["n_usage_missing"] == 6 and metrics["cost_usd"] == 0
+
+
+def test_reasoning_and_provider_cached_tokens_are_averaged_per_problem():
+    records = [
+        usage_record(RoleUsage(calls=1, prompt_tokens=2000, completion_tokens=500, reasoning_tokens=400,
+                               provider_cached_prompt_tokens=1024)),
+        usage_record(RoleUsage(calls=1, prompt_tokens=1000, completion_tokens=100, reasoning_tokens=0,
+                               provider_cached_prompt_tokens=0)),
+    ]
+    metrics = summarize(records)
+    assert (metrics["avg_llm_reasoning_tokens"], metrics["avg_llm_provider_cached_prompt_tokens"]) == (200, 512)

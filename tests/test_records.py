@@ -39,6 +39,8 @@ def test_the_json_on_disk_is_human_readable():
     assert data["usage"]["llm"] | {} == {
         "calls": 2, "prompt_tokens": 120, "completion_tokens": 30, "latency_s": 1.5, "cache_hits": 0,
         "cached_prompt_tokens": 0, "cached_completion_tokens": 0, "tokens": 150,
+        "usage_missing_calls": 0, "reasoning_tokens": 0, "provider_cached_prompt_tokens": 0,
+        "cache_hit_provider_cached_prompt_tokens": 0,
     }
     assert data["delegations"][1]["error"] == "over_limit"
 

@@ -1,6 +1,7 @@
 """Dataclass schemas for every config group, so a misspelt key or a wrong type fails at compose time."""
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -37,8 +38,18 @@ class ModelConfig:
     backend: str = MISSING
     name: str = MISSING
     model: str = MISSING
+    # USD per million tokens. Cached input: prompt tokens the provider served from its prompt cache (OpenAI reports
+    # them as prompt_tokens_details.cached_tokens); null = the input price.
     price_input_usd_per_1m: float = 0.0
+    price_cached_input_usd_per_1m: Optional[float] = None
     price_output_usd_per_1m: float = 0.0
+
+
+class MaxTokensParam(str, Enum):
+    """The request field that carries `max_tokens`."""
+
+    max_tokens = "max_tokens"  # chat models and most OpenAI-compatible servers
+    max_completion_tokens = "max_completion_tokens"  # OpenAI's reasoning models (o-series, gpt-5), which refuse max_tokens
 
 
 @dataclass
@@ -46,8 +57,11 @@ class OpenAIModelConfig(ModelConfig):
     backend: str = "openai"
     base_url: Optional[str] = None
     api_key_env: Optional[str] = "OPENAI_API_KEY"
+    # The output bound of every call (reasoning tokens included, for reasoning models), sent as `max_tokens_param`.
     max_tokens: int = 1024
-    temperature: float = 0.0
+    max_tokens_param: MaxTokensParam = MaxTokensParam.max_tokens
+    # null = not sent (the server's default; reasoning models accept no other). Only 0 makes calls cacheable.
+    temperature: Optional[float] = 0.0
     timeout_s: float = 120.0
     # Retries (429 honouring Retry-After, 5xx, timeouts) with exponential backoff and jitter, by the openai SDK.
     max_retries: int = 3

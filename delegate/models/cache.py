@@ -12,8 +12,8 @@ from delegate.models.base import ChatModel, ChatResponse, TextSink, ToolCall
 
 # Settings that change how a call is made or billed, never what it returns: not part of the key.
 NOT_IN_KEY = {
-    "name", "price_input_usd_per_1m", "price_output_usd_per_1m", "api_key_env", "timeout_s", "max_retries",
-    "max_requests_in_flight", "max_batch_size", "batch_wait_ms",
+    "name", "price_input_usd_per_1m", "price_cached_input_usd_per_1m", "price_output_usd_per_1m", "api_key_env",
+    "timeout_s", "max_retries", "max_requests_in_flight", "max_batch_size", "batch_wait_ms",
 }
 
 
@@ -23,7 +23,8 @@ def model_identity(cfg: Any) -> dict[str, Any]:
 
 
 def is_deterministic(cfg: Any) -> bool:
-    """In-process decoding is greedy; an API call is deterministic only at temperature 0."""
+    """In-process decoding is greedy; an API call is deterministic only at temperature 0 (not when it is left to the
+    server's default, `temperature: null`)."""
     return getattr(cfg, "temperature", 0.0) == 0.0
 
 
@@ -50,7 +51,9 @@ class ResponseCache:
         if row is None:
             return None
         stored = json.loads(row[0])
-        return ChatResponse(**stored | {"tool_calls": tuple(ToolCall(**c) for c in stored["tool_calls"])})
+        # JSON has no tuples; usage left unreported is stored as null and replayed as missing.
+        tool_calls = tuple(ToolCall(**c) for c in stored["tool_calls"])
+        return ChatResponse(**stored | {"tool_calls": tool_calls, "events": tuple(stored.get("events", ()))})
 
     def put(self, key: str, response: ChatResponse) -> None:
         with self._lock:

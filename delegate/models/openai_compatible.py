@@ -1,15 +1,30 @@
-"""Backend for any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp) through the async SDK."""
+"""Backend for any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp) through the async SDK.
+
+What a server sends is untrusted input: the reply is read as plain JSON and normalised here, once, into a
+ChatResponse, so every server's quirks end at this boundary (see `read_reply`).
+"""
 
 import asyncio
+import itertools
+import json
+import re
 import time
 from contextlib import nullcontext
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
-from delegate.config.schema import OpenAIModelConfig
-from delegate.models.base import ChatResponse, TextSink, ToolCall
+from delegate.config.schema import MaxTokensParam, OpenAIModelConfig
+from delegate.errors import ConfigError
+from delegate.models.base import (
+    TOOL_CALL_ID_REPLACED,
+    TOOL_CALL_IN_CONTENT,
+    USAGE_MISSING,
+    ChatResponse,
+    TextSink,
+    ToolCall,
+)
+from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
 from delegate.models.secrets import read_api_key
 
 # Local servers accept any key, but the SDK refuses to start without one.
@@ -17,11 +32,25 @@ PLACEHOLDER_API_KEY = "not-needed"
 # Given explicitly: left to itself the SDK would take $OPENAI_BASE_URL, a URL the config and the cache never see.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 CHAT_COMPLETIONS_PATH = "/chat/completions"
+# Ids given to tool calls whose server sent none, or one already used in the conversation.
+LOCAL_ID_PREFIX = "call_local_"
+HERMES_OPEN_TAG = "<tool_call>"
+# A 400/422 that refuses a parameter itself (not its value's size): OpenAI's codes, and the words servers use.
+_REFUSAL_CODES = {"unsupported_parameter", "unsupported_value"}
+_REFUSAL_WORDS = re.compile(
+    r"unsupported|not supported|does not support|extra inputs|extra_forbidden|not permitted|unrecognized|unknown (?:parameter|field|argument)",
+    re.IGNORECASE,
+)
+
+
+class MalformedResponse(ValueError):
+    """A reply that is not a chat completion at all (no choices, not a JSON object); fails that call, like an HTTP error."""
 
 
 class OpenAICompatibleModel:
     def __init__(self, cfg: OpenAIModelConfig, role: str):
         self.cfg = cfg
+        self.role = role
         api_key = read_api_key(cfg.api_key_env, role, required=cfg.base_url is None)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or PLACEHOLDER_API_KEY,
@@ -34,67 +63,331 @@ class OpenAICompatibleModel:
     async def chat(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
     ) -> ChatResponse:
-        request: dict[str, Any] = {
-            "model": self.cfg.model,
-            "messages": messages,
-            "temperature": self.cfg.temperature,
-            # Bound every call: with tool_choice="auto" some servers ignore it, the timeout still holds.
-            "max_tokens": self.cfg.max_tokens,
-        }
+        # Bound every call: with tool_choice="auto" some servers ignore it, the timeout still holds.
+        request: dict[str, Any] = {"model": self.cfg.model, "messages": messages, self._max_tokens_field: self.cfg.max_tokens}
+        if self.cfg.temperature is not None:
+            request["temperature"] = self.cfg.temperature
         if tools:
             request["tools"] = tools
             request["tool_choice"] = "auto"
         async with self._in_flight or nullcontext():
-            return await self._complete(request, on_text)
-
-    async def _complete(self, request: dict[str, Any], on_text: TextSink | None) -> ChatResponse:
-        started_s = time.perf_counter()
-        if on_text is None:
-            # The SDK's documented route for a raw request: same retries, timeout and auth as `chat.completions.create`,
-            # without its per-call walk over the messages' type hints (about 2 ms of CPU a call, measured here),
-            # which our plain-dict messages don't need.
-            completion = await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=ChatCompletion)
-            choice, usage = completion.choices[0], completion.usage
-            text, finish_reason = choice.message.content or "", choice.finish_reason
-            tool_calls = tuple(
-                ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
-                for c in choice.message.tool_calls or ()
-                if c.type == "function"
-            )
-        else:
-            text, tool_calls, finish_reason, usage = await self._stream(request, on_text)
-        return ChatResponse(
-            text=text,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_s=time.perf_counter() - started_s,
-            tool_calls=tool_calls,
-            finish_reason=finish_reason,
+            started_s = time.perf_counter()
+            try:
+                if on_text is None:
+                    # The SDK's documented route for a raw request: same retries, timeout and auth as
+                    # `chat.completions.create`, without its per-call walk over the messages' type hints; `object`
+                    # returns the decoded JSON as it came, for `read_reply` to judge.
+                    body = await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
+                    message, finish_reason, usage = _first_choice(body)
+                else:
+                    message, finish_reason, usage = await self._stream(request, on_text)
+                    if finish_reason is None and not message["content"] and not message["tool_calls"]:
+                        # An empty stream: the server can't stream this request (llama-cpp-python's function
+                        # calling, with tool_choice="auto"). Asked again, not streamed; the text is passed on whole.
+                        body = await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
+                        message, finish_reason, usage = _first_choice(body)
+                        if isinstance(message, dict) and _text(message.get("content")):
+                            on_text(_text(message.get("content")))
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+                refused = self._refused_setting(error)
+                if refused is None:
+                    raise
+                raise ConfigError(refused) from None
+        return read_reply(
+            message, finish_reason, usage, time.perf_counter() - started_s, bool(tools), _tool_call_ids(messages)
         )
 
-    async def _stream(self, request: dict[str, Any], on_text: TextSink):
-        """Stream the completion, passing text on as it comes; tool calls arrive in pieces, keyed by index."""
-        stream = await self._client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}
+    @property
+    def _max_tokens_field(self) -> str:
+        return MaxTokensParam(self.cfg.max_tokens_param).value
+
+    async def _stream(self, request: dict[str, Any], on_text: TextSink) -> tuple[dict[str, Any], Any, Any]:
+        """Stream the completion, passing text on as it comes; returns (message, finish_reason, usage) like a plain
+        reply, its tool calls put together from their deltas (see `StreamedToolCalls`)."""
+        stream = await self._client.post(
+            CHAT_COMPLETIONS_PATH,
+            body=request | {"stream": True, "stream_options": {"include_usage": True}},
+            cast_to=object,
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
         )
         parts: list[str] = []
-        calls: dict[int, dict[str, str]] = {}
+        calls = StreamedToolCalls()
         finish_reason = usage = None
         async for chunk in stream:
-            usage = chunk.usage or usage
-            for choice in chunk.choices:
-                finish_reason = choice.finish_reason or finish_reason
-                if choice.delta.content:
-                    parts.append(choice.delta.content)
-                    on_text(choice.delta.content)
-                for piece in choice.delta.tool_calls or ():
-                    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                    call["id"] = piece.id or call["id"]
-                    if piece.function is not None:
-                        call["name"] += piece.function.name or ""
-                        call["arguments"] += piece.function.arguments or ""
-        tool_calls = tuple(ToolCall(**calls[index]) for index in sorted(calls))
-        return "".join(parts), tool_calls, finish_reason, usage
+            if not isinstance(chunk, dict):
+                continue
+            # Some servers send usage on every chunk, some only on the last: the last one seen holds.
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or ():
+                if not isinstance(choice, dict):
+                    continue
+                finish_reason = choice.get("finish_reason") or finish_reason
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):
+                    continue
+                text = _text(delta.get("content"))
+                if text:
+                    parts.append(text)
+                    on_text(text)
+                pieces = delta.get("tool_calls")
+                for piece in [pieces] if isinstance(pieces, dict) else pieces or ():
+                    calls.add(piece)
+        return {"content": "".join(parts), "tool_calls": calls.assembled()}, finish_reason, usage
+
+    def _refused_setting(self, error: openai.APIStatusError) -> str | None:
+        """One line naming our setting and its fix, when the server refused a parameter we sent; else None.
+
+        Never quotes the server's error (it may echo a key or the prompt): only the parameter's name."""
+        body = error.body if isinstance(error.body, dict) else {}
+        text = str(body.get("message", error.body if isinstance(error.body, str) else ""))
+        code, param = body.get("code"), body.get("param")
+        if code not in _REFUSAL_CODES and not _REFUSAL_WORDS.search(text):
+            return None
+        sent = [self._max_tokens_field] + (["temperature"] if self.cfg.temperature is not None else [])
+        named = [p for p in sent if p == param or re.search(rf"\b{p}\b", text)]
+        if not named:
+            return None
+        role, model = self.role, self.cfg.model
+        if named[0] == "temperature":
+            return (
+                f"{role}.temperature={self.cfg.temperature}: the server refused 'temperature' for model {model} "
+                f"(reasoning models take only their default); set {role}.temperature=null to leave it out"
+            )
+        other = next(p.value for p in MaxTokensParam if p.value != named[0])
+        return (
+            f"{role}.max_tokens_param={named[0]}: the server refused '{named[0]}' for model {model} (OpenAI's reasoning "
+            f"models, o-series and gpt-5, take max_completion_tokens); set {role}.max_tokens_param={other}"
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _first_choice(body: Any) -> tuple[Any, Any, Any]:
+    """(message, finish_reason, usage) of a decoded non-streamed reply; MalformedResponse if it has no choice."""
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"the server's reply is a JSON {type(body).__name__}, not a chat completion object")
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        raise MalformedResponse("the server's reply has no choices")
+    return choice.get("message"), choice.get("finish_reason"), body.get("usage")
+
+
+def read_reply(
+    message: Any, finish_reason: Any, usage: Any, latency_s: float, tools_offered: bool, used_ids: set[str]
+) -> ChatResponse:
+    """A server's reply as a ChatResponse, whatever shape its fields came in.
+
+    - content: a string; a list of text parts is joined; null is "".
+    - tool calls: each one is a function call whatever its `type` says (or a missing one); `function.arguments`
+      becomes JSON text (an object is serialized, null or missing is "", a number is its JSON), so the caller can
+      answer anything unusable with a tool error; a call with no string name is passed on as MALFORMED_CALL_NAME.
+    - ids: a call without an id, or with one already used in this reply or conversation (`used_ids`), gets a local
+      one (`call_local_<n>`; event TOOL_CALL_ID_REPLACED); the server's id stays in `original_id`.
+    - tools offered, no tool calls, and `<tool_call>` text in the content (the server's tool parser failed): the
+      calls are read with the Hermes parser (event TOOL_CALL_IN_CONTENT), so they are never taken for an answer.
+    - usage: missing, null, or counts that are not non-negative integers (or both 0) make the token counts None
+      (event USAGE_MISSING): unknown, never 0.
+    """
+    events: list[str] = []
+    message = message if isinstance(message, dict) else {}
+    text = _text(message.get("content"))
+    raw_calls = message.get("tool_calls")
+    if isinstance(raw_calls, dict):
+        raw_calls = [raw_calls]
+    calls = [_read_call(call) for call in raw_calls] if isinstance(raw_calls, list) else []
+    native = True
+    if not calls and tools_offered and HERMES_OPEN_TAG in text:
+        hermes = parse_tool_calls(text)
+        if hermes.found:
+            text, native = hermes.content, False
+            calls = [(None, call.name, call.arguments) for call in hermes.tool_calls]
+            events.append(TOOL_CALL_IN_CONTENT)
+    tool_calls = _with_unique_ids(calls, used_ids, events, native)
+    prompt, completion, reasoning, provider_cached = _usage(usage)
+    if prompt is None:
+        events.append(USAGE_MISSING)
+    return ChatResponse(
+        text=text,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_s=latency_s,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        reasoning_tokens=reasoning,
+        provider_cached_prompt_tokens=provider_cached,
+        events=tuple(events),
+    )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        return "".join(
+            part if isinstance(part, str) else str(part.get("text") or "") if isinstance(part, dict) else ""
+            for part in content
+        )
+    return json.dumps(content, ensure_ascii=False)
+
+
+def _arguments_text(arguments: Any) -> str:
+    """Arguments as JSON text: a string as sent (a JSON string holding an object, as some servers double-encode,
+    unwrapped); null or missing: ""; anything else, its JSON."""
+    if isinstance(arguments, str):
+        if arguments.startswith('"'):
+            try:
+                inner = json.loads(arguments)
+            except ValueError:
+                return arguments
+            if isinstance(inner, str) and inner.lstrip().startswith("{"):
+                return inner
+        return arguments
+    if arguments is None:
+        return ""
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _read_call(call: Any) -> tuple[str | None, str, str]:
+    """(the server's id, name, arguments as JSON text) of one tool call as sent; a flat call without a `function`
+    object is read from its own fields. A call with no string name comes back as MALFORMED_CALL_NAME, with the
+    JSON of what it held, so that the caller can say what is missing."""
+    if not isinstance(call, dict):
+        return None, MALFORMED_CALL_NAME, json.dumps(call, ensure_ascii=False)
+    function = call.get("function")
+    function = function if isinstance(function, dict) else call
+    call_id = call.get("id")
+    original_id = call_id if isinstance(call_id, str) else None if call_id is None else json.dumps(call_id)
+    name, arguments = function.get("name"), function.get("arguments")
+    if not isinstance(name, str):
+        shown = {"name": name, "arguments": arguments} if "name" in function else {"arguments": arguments}
+        return original_id, MALFORMED_CALL_NAME, json.dumps(shown, ensure_ascii=False)
+    return original_id, name, _arguments_text(arguments)
+
+
+def _tool_call_ids(messages: list[dict[str, Any]]) -> set[str]:
+    """The tool-call ids already in a conversation (the assistant messages' calls)."""
+    return {
+        call.get("id")
+        for message in messages
+        if message.get("tool_calls")
+        for call in message["tool_calls"]
+        if isinstance(call, dict)
+    }
+
+
+def _with_unique_ids(
+    calls: list[tuple[str | None, str, str]], used_ids: set[str], events: list[str], native: bool
+) -> tuple[ToolCall, ...]:
+    """ToolCalls whose ids are unique in the conversation: the server's where it is usable, else the next free local
+    one (deterministic, so a replayed conversation gets the same ids). Each native id replaced is an event."""
+    taken = set(used_ids)
+    counter = itertools.count(len(taken))
+    tool_calls = []
+    for original_id, name, arguments in calls:
+        call_id = original_id
+        if not call_id or call_id in taken:
+            call_id = next(f"{LOCAL_ID_PREFIX}{n}" for n in counter if f"{LOCAL_ID_PREFIX}{n}" not in taken)
+            if native:
+                events.append(TOOL_CALL_ID_REPLACED)
+        taken.add(call_id)
+        tool_calls.append(ToolCall(id=call_id, name=name, arguments=arguments, original_id=original_id))
+    return tuple(tool_calls)
+
+
+def _count(value: Any) -> int | None:
+    """A token count as sent: a non-negative integer (an integral float accepted); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None, int | None, int | None]:
+    """(prompt, completion, reasoning, provider-cached prompt) tokens; the first two None together when the usage is
+    missing or unusable. A usage of 0 prompt and 0 completion tokens is a placeholder (every chat has a prompt)."""
+    if not isinstance(usage, dict):
+        return None, None, None, None
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    if prompt is None or completion is None or prompt == completion == 0:
+        return None, None, None, None
+    prompt_details, completion_details = usage.get("prompt_tokens_details"), usage.get("completion_tokens_details")
+    reasoning = _count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
+    cached = _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    return prompt, completion, reasoning, None if cached is None else min(cached, prompt)
+
+
+class StreamedToolCalls:
+    """Tool calls put together from streamed deltas.
+
+    A delta belongs to the call with its `index`; without one, to the call with its `id`; without either, to the
+    last call. It starts a new call instead when its id differs from that call's, or when it brings a name and that
+    call already has one and either another name or complete JSON arguments (servers that reuse an index, or send
+    none, for several calls). A call's name is expected whole in one delta, as OpenAI sends it.
+    """
+
+    def __init__(self) -> None:
+        self._calls: list[dict[str, Any]] = []
+
+    def add(self, piece: Any) -> None:
+        """Add one element of a delta's `tool_calls` (anything but an object is ignored)."""
+        if not isinstance(piece, dict):
+            return
+        function = piece.get("function")
+        function = function if isinstance(function, dict) else {}
+        index = piece.get("index") if type(piece.get("index")) is int else None
+        call_id = piece.get("id") if isinstance(piece.get("id"), str) and piece.get("id") else None
+        name = function.get("name") if isinstance(function.get("name"), str) and function.get("name") else None
+        call = self._find(index, call_id)
+        if call is None or self._starts_another(call, call_id, name):
+            call = {"index": index, "id": None, "name": None, "arguments": []}
+            self._calls.append(call)
+        call["id"] = call["id"] or call_id
+        call["name"] = call["name"] or name
+        if function.get("arguments") is not None:
+            call["arguments"].append(function["arguments"])
+
+    def _find(self, index: int | None, call_id: str | None) -> dict[str, Any] | None:
+        if index is not None:
+            return next((c for c in reversed(self._calls) if c["index"] == index), None)
+        if call_id is not None:
+            return next((c for c in reversed(self._calls) if c["id"] == call_id), None)
+        return self._calls[-1] if self._calls else None
+
+    @staticmethod
+    def _starts_another(call: dict[str, Any], call_id: str | None, name: str | None) -> bool:
+        if call_id and call["id"] and call_id != call["id"]:
+            return True
+        if not (name and call["name"]):
+            return False
+        return name != call["name"] or _is_json_object(_joined(call["arguments"]))
+
+    def assembled(self) -> list[dict[str, Any]]:
+        """The calls in the order they started, shaped like a non-streamed reply's `tool_calls`."""
+        return [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": _joined(c["arguments"])}}
+            for c in self._calls
+        ]
+
+
+def _joined(parts: list[Any]) -> Any:
+    """Streamed argument pieces as one value: a lone non-string piece as it is, else the pieces' text joined."""
+    if len(parts) == 1:
+        return parts[0]
+    return "".join(part if isinstance(part, str) else json.dumps(part, ensure_ascii=False) for part in parts) or None
+
+
+def _is_json_object(text: Any) -> bool:
+    if not isinstance(text, str):
+        return text is not None
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

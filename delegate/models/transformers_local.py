@@ -1,14 +1,16 @@
 """Backend that runs a causal LM in-process with transformers: chat template, greedy decoding, tokenizer counts."""
 
 import asyncio
+import functools
 import importlib.util
 import itertools
 import json
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from delegate.config.schema import TransformersModelConfig
 from delegate.errors import ConfigError
@@ -70,6 +72,24 @@ _loaded: dict[tuple, LoadedModel] = {}
 _loading_lock = threading.Lock()
 
 
+@contextmanager
+def gguf_progress_bar_off() -> Iterator[None]:
+    """No "Converting and de-quantizing GGUF tensors" bar at every load: transformers' GGUF loader calls tqdm
+    itself, which `disable_progress_bar()` does not reach (transformers 5.24), so that module's `tqdm` is given
+    `disable=True` while the weights load (under `_loading_lock`)."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+
+    bar = getattr(gguf_loading, "tqdm", None)
+    if bar is None:
+        yield
+        return
+    gguf_loading.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_loading.tqdm = bar
+
+
 def load_model(cfg: TransformersModelConfig, role: str) -> LoadedModel:
     """Load weights once per process and share them between roles, jobs and calls."""
     device = resolve_device(cfg.device)
@@ -87,7 +107,8 @@ def load_model(cfg: TransformersModelConfig, role: str) -> LoadedModel:
                 # A local folder needs nothing from the Hub: don't let it wait on network retries.
                 options["local_files_only"] = True
             tokenizer = AutoTokenizer.from_pretrained(path, **options)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(cfg.dtype, device), **options)
+            with gguf_progress_bar_off():
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(cfg.dtype, device), **options)
             model.to(device).eval()
             _loaded[key] = LoadedModel(tokenizer=tokenizer, model=model, device=device)
     return _loaded[key]

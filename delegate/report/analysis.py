@@ -119,8 +119,14 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
         counts = PairedCounts.from_outcomes([r.correct for r in records_a], [r.correct for r in records_b])
         low, high = paired_difference_ci(counts)
 
-        def change(value) -> float | None:
-            return change_pct(float(mean(map(value, records_a))), float(mean(map(value, records_b))))
+        # Tokens and cost only over the problems whose calls all reported usage in both runs: an unknown count is
+        # not zero (the metrics leave such problems out the same way).
+        reported = [i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_reported and rb.usage_reported]
+
+        def change(value, indices=range(len(shared))) -> float | None:
+            if not indices:
+                return None
+            return change_pct(float(mean(value(records_a[i]) for i in indices)), float(mean(value(records_b[i]) for i in indices)))
 
         row |= {
             "accuracy_baseline": counts.accuracy_a, "accuracy_candidate": counts.accuracy_b,
@@ -128,12 +134,18 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
             "mcnemar_p": mcnemar_exact_p(counts),
             "both_right": counts.both_right, "only_baseline": counts.only_a, "only_candidate": counts.only_b,
             "both_wrong": counts.both_wrong,
-            "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens),
-            "total_tokens_change_pct": change(_total_tokens),
-            "cost_change_pct": change(lambda r: r.cost_usd),
+            "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens, reported),
+            "total_tokens_change_pct": change(_total_tokens, reported),
+            "cost_change_pct": change(lambda r: r.cost_usd, reported),
             "latency_change_pct": change(lambda r: r.latency_s),
-            "note": "" if len(shared) == len(problems_a) == len(problems_b) else
-                    f"on the {len(shared)} shared problems ({len(problems_a)} and {len(problems_b)} in the runs)",
+            "note": "; ".join(
+                note for note, applies in (
+                    (f"on the {len(shared)} shared problems ({len(problems_a)} and {len(problems_b)} in the runs)",
+                     not len(shared) == len(problems_a) == len(problems_b)),
+                    (f"tokens and cost over the {len(reported)} problems whose calls all reported usage",
+                     len(reported) < len(shared)),
+                ) if applies
+            ),
         }
         rows.append(row)
     return rows

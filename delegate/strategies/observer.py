@@ -4,6 +4,10 @@ from delegate.models.base import ChatResponse, TextSink
 
 
 class Observer:
+    def llm_text_sink(self) -> TextSink | None:
+        """Where the LLM's text for its next turn streams to; None: don't stream."""
+        return None
+
     def llm_replied(self, response: ChatResponse) -> None:
         """The LLM finished a turn (its text and any tool calls)."""
 

@@ -134,7 +134,10 @@ class RouterAttempt:
         """Answer one tool call: the SLM's result, or an error the LLM can act on. Never raises for the model's mistakes."""
         with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
             question, event, result = read_question(call, self.cfg.tool, self.cfg.tool_errors)
-            entry = Delegation(tool_call_id=call.id, name=call.name, arguments=call.arguments, result="", question=question)
+            entry = Delegation(
+                tool_call_id=call.id, name=call.name, arguments=call.arguments, result="", question=question,
+                original_tool_call_id=call.original_id,
+            )
             if question is not None:
                 self.observer.delegating(call.id, question)
                 messages = render_messages(self.cfg.slm_prompt, question)
@@ -164,7 +167,10 @@ class RouterAttempt:
         """A call past `max_tool_calls`: answered with an error, never sent to the SLM."""
         result = fill(self.cfg.tool_errors.over_limit, max_tool_calls=self.cfg.max_tool_calls)
         self.observer.tool_result(call.id, result)
-        return Delegation(tool_call_id=call.id, name=call.name, arguments=call.arguments, result=result, error="over_limit")
+        return Delegation(
+            tool_call_id=call.id, name=call.name, arguments=call.arguments, result=result, error="over_limit",
+            original_tool_call_id=call.original_id,
+        )
 
     async def run(self, question: str) -> None:
         attempt = self.attempt
@@ -197,7 +203,7 @@ class RouterAttempt:
 
     async def llm_turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None):
         # A copy: the conversation grows after this call, and the call's trace keeps what it was sent.
-        response = await self.llm.chat(list(messages), tools)
+        response = await self.llm.chat(list(messages), tools, on_text=self.observer.llm_text_sink())
         if response.finish_reason == "length":
             # Cut off at max_tokens: what follows is scored as written, so say so in the record.
             self.attempt.events["truncated"] += 1

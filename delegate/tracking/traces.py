@@ -1,4 +1,8 @@
-"""Spans for one problem's work: a root span per problem, children for model calls and delegations; a no-op while off."""
+"""Spans for one problem's work: a root span per problem, children for model calls and delegations; a no-op while off.
+
+Each problem's verdict (its `SampleRecord`) follows its trace to the sink through `trace_verdict`, so the trace is
+written with the gold answer, the score and tags that let the MLflow UI show and filter right and wrong answers.
+"""
 
 import asyncio
 import secrets
@@ -8,13 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from delegate.records import SampleRecord
 
 
 class TraceSink(Protocol):
     """Where finished traces go (`trace_writer.TraceWriter` writes them to MLflow)."""
 
     def put(self, spans: list["SpanRecord"]) -> None: ...
+
+    def put_verdict(self, record: "SampleRecord") -> None: ...
 
 
 @dataclass
@@ -79,6 +88,14 @@ def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterat
         if failure:
             # The job's results are safe in samples.jsonl and the run; only the traces are missing.
             print(f"delegate: {failure}", file=sys.stderr)
+
+
+def trace_verdict(record: "SampleRecord") -> None:
+    """Hand a problem's scored record to the trace of that problem (its root span's `inputs["id"]`); a no-op while
+    traces are off. Call it once the record is made: the trace is written with the verdict attached."""
+    sink = _sink
+    if sink is not None:
+        sink.put_verdict(record)
 
 
 @contextmanager

@@ -29,6 +29,8 @@ EXPECTED_TYPES = {
     ("strategy", "router"): RouterConfig,
     ("llm", "gpt-4o"): OpenAIModelConfig,
     ("llm", "gpt-4o-mini"): OpenAIModelConfig,
+    ("llm", "gpt-4.1-mini"): OpenAIModelConfig,
+    ("llm", "gpt-5-mini"): OpenAIModelConfig,
     ("llm", "openai-compatible"): OpenAIModelConfig,
     ("llm", "local"): TransformersModelConfig,
     ("slm", "qwen2.5-math-1.5b"): TransformersModelConfig,

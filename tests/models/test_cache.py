@@ -11,7 +11,7 @@ from delegate.models import build_model
 from delegate.models.base import ChatResponse, ToolCall
 from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
 from delegate.models.metered import MeteredModel
-from delegate.records import RoleUsage
+from delegate.records import ModelPrices, RoleUsage
 from delegate.models.openai_compatible import OpenAICompatibleModel
 from tests.support.scripted_server import Reply
 
@@ -76,6 +76,23 @@ def test_a_stored_response_survives_a_reopen_of_the_file(tmp_path):
         reader.close()
 
 
+def test_what_a_server_left_out_or_added_survives_the_cache(cache):
+    """Missing usage stays missing (None, not 0) on replay; reasoning and provider-cached tokens, the backend's
+    events and the servers' original tool-call ids come back as they were."""
+    response = ChatResponse(
+        text="", prompt_tokens=None, completion_tokens=None, latency_s=0.5,
+        tool_calls=(ToolCall(id="call_local_0", name="ask", arguments="{}", original_id=None),
+                    ToolCall(id="call_local_1", name="ask", arguments="{}", original_id="dup")),
+        events=("tool_call_id_replaced", "tool_call_id_replaced", "usage_missing"),
+    )
+    reported = ChatResponse(text="x", prompt_tokens=100, completion_tokens=50, latency_s=0.1, reasoning_tokens=40,
+                            provider_cached_prompt_tokens=64)
+    cache.put("missing", response)
+    cache.put("reported", reported)
+    assert cache.get("missing") == response and cache.get("missing").usage_missing
+    assert cache.get("reported") == reported
+
+
 def test_put_replaces_the_reply_under_a_key(cache):
     cache.put("k", ChatResponse(text="old", prompt_tokens=1, completion_tokens=1, latency_s=0.1))
     cache.put("k", ChatResponse(text="new", prompt_tokens=2, completion_tokens=3, latency_s=0.2))
@@ -107,6 +124,7 @@ def test_the_same_request_has_the_same_key():
         {"base_url": "http://127.0.0.1:10/v1"},
         {"temperature": 0.5},
         {"max_tokens": 77},
+        {"max_tokens_param": "max_completion_tokens"},
     ],
     ids=lambda changed: next(iter(changed)),
 )
@@ -124,6 +142,7 @@ def test_the_key_changes_with_what_decides_the_reply(changed):
         {"api_key_env": "SOME_OTHER_KEY"},
         {"price_input_usd_per_1m": 2.5},
         {"price_output_usd_per_1m": 10.0},
+        {"price_cached_input_usd_per_1m": 1.25},
         {"timeout_s": 5.0},
         {"max_retries": 0},
         {"max_requests_in_flight": 2},
@@ -138,6 +157,8 @@ def test_the_key_ignores_how_a_call_is_made_or_billed(changed):
 def test_only_temperature_zero_api_calls_are_deterministic():
     assert is_deterministic(scripted_cfg("http://x/v1"))
     assert not is_deterministic(scripted_cfg("http://x/v1", temperature=0.7))
+    # Left to the server's default (reasoning models): sampled, so never cached.
+    assert not is_deterministic(scripted_cfg("http://x/v1", temperature=None))
 
 
 def test_the_api_key_never_reaches_the_cache_file(tmp_path, scripted_server, monkeypatch):
@@ -255,6 +276,9 @@ def test_a_hit_streams_the_stored_text_to_the_sink(cache, scripted_server):
 
 # RoleUsage
 
+GPT_4O = ModelPrices(input_usd_per_1m=2.5, output_usd_per_1m=10.0)
+ONE_USD = ModelPrices(input_usd_per_1m=1.0, output_usd_per_1m=1.0)
+
 
 def test_cache_hits_are_counted_and_priced_apart():
     usage = RoleUsage()
@@ -266,10 +290,10 @@ def test_cache_hits_are_counted_and_priced_apart():
     assert (usage.cached_prompt_tokens, usage.cached_completion_tokens) == (500, 50)
     assert usage.latency_s == pytest.approx(6.0)
     # cost_usd is what the calls cost when made (hits included); cache_saved_usd is the hits' share of it.
-    assert usage.cost_usd(2.5, 10.0) == pytest.approx((600 * 2.5 + 60 * 10.0) / 1e6)
-    assert usage.cache_saved_usd(2.5, 10.0) == pytest.approx((500 * 2.5 + 50 * 10.0) / 1e6)
+    assert usage.cost_usd(GPT_4O) == pytest.approx((600 * 2.5 + 60 * 10.0) / 1e6)
+    assert usage.cache_saved_usd(GPT_4O) == pytest.approx((500 * 2.5 + 50 * 10.0) / 1e6)
     assert usage.tokens == 660
-    assert RoleUsage().cache_saved_usd(2.5, 10.0) == 0
+    assert RoleUsage().cache_saved_usd(GPT_4O) == 0
 
 
 def test_metered_model_over_the_cache_counts_the_hit(cache, scripted_server):
@@ -286,5 +310,5 @@ def test_metered_model_over_the_cache_counts_the_hit(cache, scripted_server):
     asyncio.run(go())
     usage = metered.usage
     assert (usage.calls, usage.cache_hits, usage.prompt_tokens, usage.cached_prompt_tokens) == (2, 1, 80, 40)
-    assert usage.cost_usd(1.0, 1.0) == pytest.approx(88 / 1e6)
-    assert usage.cache_saved_usd(1.0, 1.0) == pytest.approx(44 / 1e6)
+    assert usage.cost_usd(ONE_USD) == pytest.approx(88 / 1e6)
+    assert usage.cache_saved_usd(ONE_USD) == pytest.approx(44 / 1e6)

@@ -112,6 +112,20 @@ def test_token_cost_and_latency_changes_are_the_candidates_relative_to_the_basel
     assert change_pct(0, 5) is None
 
 
+def test_a_problem_without_token_counts_is_left_out_of_the_token_and_cost_changes_and_said_so():
+    counted = {"llm": RoleUsage(calls=1, prompt_tokens=300, completion_tokens=100)}
+    missing = {"llm": RoleUsage(calls=1, usage_missing_calls=1)}
+    a = LoadedRun("a", "a", "1", "llm", "llm", [make_record(0, usage=counted, cost_usd=0.004), make_record(1, usage=counted, cost_usd=0.004)], label="llm")
+    b_records = [make_record(0, usage={"llm": RoleUsage(calls=1, prompt_tokens=100, completion_tokens=100)}, cost_usd=0.002),
+                 make_record(1, usage=missing, cost_usd=0.0)]
+    b = LoadedRun("b", "b", "1", "llm", "llm", b_records, label="llm 2")
+    [row] = pair_rows([a, b])
+    # Problem 1's unknown count is not zero: only problem 0 counts (400 -> 200 tokens, 0.004 -> 0.002 USD).
+    assert row["llm_tokens_change_pct"] == pytest.approx(-50.0)
+    assert row["cost_change_pct"] == pytest.approx(-50.0)
+    assert row["note"] == "tokens and cost over the 1 problems whose calls all reported usage"
+
+
 # oracle and delegation
 
 

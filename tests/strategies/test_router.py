@@ -17,17 +17,6 @@ from tests.support.scripted_server import Reply, ScriptedServer
 TOOL = "ask_math_assistant"
 
 
-@pytest.fixture
-def llm(scripted_server):
-    return scripted_server
-
-
-@pytest.fixture
-def slm():
-    with ScriptedServer() as server:
-        yield server
-
-
 def ask(question: str, call_id: str | None = None, name: str = TOOL) -> dict:
     """A scripted tool call asking the SLM `question`."""
     call = {"name": name, "arguments": json.dumps({"question": question})}

@@ -8,7 +8,7 @@ from delegate.config import compose_config
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
 from delegate.strategies.router import ToolConfig, read_question
 from tests.support.router import solve
-from tests.support.scripted_server import Reply, ScriptedServer
+from tests.support.scripted_server import Reply
 
 TOOL = ToolConfig(description="Ask a small math model.", argument_description="The sub-question.")
 TOOL_ERRORS = compose_config(["strategy=router"]).strategy.tool_errors
@@ -72,17 +72,6 @@ def test_a_block_naming_no_tool_is_told_why_and_how_to_write_one(block, detail):
 
 
 # Through the loop, as the in-process backend hands the calls over (scripted servers, real SDK and config)
-
-
-@pytest.fixture
-def llm(scripted_server):
-    return scripted_server
-
-
-@pytest.fixture
-def slm():
-    with ScriptedServer() as server:
-        yield server
 
 
 def hermes_reply(text: str) -> Reply:

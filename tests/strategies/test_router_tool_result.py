@@ -6,7 +6,7 @@ import pytest
 
 from delegate.data.problem import Problem
 from tests.support.router import solve
-from tests.support.scripted_server import Reply, ScriptedServer
+from tests.support.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
 
@@ -18,12 +18,6 @@ SLM_ANSWERS = [
     (r"1000 people per day for 5 days: about 5\times 10^3 people.", "5000", r"\boxed{5000}"),
     ("The answer is 12. Wait, recheck: the answer is 14.", "14", r"\boxed{14}"),
 ]
-
-
-@pytest.fixture
-def slm():
-    with ScriptedServer() as server:
-        yield server
 
 
 @pytest.mark.parametrize(("slm_text", "value", "llm_final"), SLM_ANSWERS)

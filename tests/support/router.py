@@ -7,13 +7,13 @@ from omegaconf import OmegaConf
 from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.models import build_model
-from delegate.records import SampleRecord
+from delegate.records import ModelPrices, SampleRecord
 from delegate.runner import solve_and_score
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from tests.support.scripted_server import ScriptedServer
 
-PRICES = {"llm": (2.5, 10.0), "slm": (0.0, 0.0)}
+PRICES = {"llm": ModelPrices(input_usd_per_1m=2.5, output_usd_per_1m=10.0), "slm": ModelPrices()}
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 
 

@@ -36,6 +36,19 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     finish_reason: str | None = None
+    # What real servers send, verbatim. `raw_message` is the choice's whole `message` (not streamed; `content` and
+    # `tool_calls` are then ignored).
+    raw_message: dict | None = None
+    # The whole body, sent as it is (not streamed; an error body too, with `status`); wins over every field above.
+    raw_body: Any = None
+    # "counts": built from the token counts and the details below; a dict: sent as it is; None: `"usage": null`;
+    # "omit": no usage at all (in a stream, no usage chunk even when `include_usage` is asked for).
+    usage: dict | str | None = "counts"
+    prompt_tokens_details: dict | None = None
+    completion_tokens_details: dict | None = None
+    # Streamed: these chunks (each over the completion's id/created/model/object) instead of the ones built from
+    # `content` and `tool_calls`; the usage chunk and `[DONE]` still follow.
+    raw_chunks: list[dict] | None = None
 
 
 Responder = Callable[[dict], Reply]
@@ -121,6 +134,23 @@ class ScriptedServer:
         return self.default or Reply(content="script exhausted", status=500)
 
 
+# The usage a reply leaves out entirely.
+_OMIT = "omit"
+
+
+def _usage(reply: Reply) -> Any:
+    """The `usage` field a reply sends (or _OMIT): see Reply.usage."""
+    if reply.usage != "counts":
+        return reply.usage
+    usage: dict[str, Any] = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                             "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+    if reply.prompt_tokens_details is not None:
+        usage["prompt_tokens_details"] = reply.prompt_tokens_details
+    if reply.completion_tokens_details is not None:
+        usage["completion_tokens_details"] = reply.completion_tokens_details
+    return usage
+
+
 def serve(replies: Iterable[Reply] | Responder | None = None, default: Reply | None = None) -> ScriptedServer:
     return ScriptedServer(replies, default).start()
 
@@ -171,6 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.delay_s:
             time.sleep(reply.delay_s)
+        if reply.status != 200 and reply.raw_body is not None:
+            self._send_json(reply.status, reply.raw_body, reply.headers)
+            return
         if reply.status != 200:
             self._send_error(reply.status, reply.content or self.responses.get(reply.status, ("error",))[0],
                              reply.headers)
@@ -183,20 +216,23 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         head = {"id": completion_id, "created": int(time.time()), "model": body.get("model", "scripted")}
         finish = reply.finish_reason or ("tool_calls" if tool_calls else "stop")
-        usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                 "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+        usage = _usage(reply)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(head, reply, tool_calls, finish, usage if include_usage else None)
+            self._stream(head, reply, tool_calls, finish, usage if include_usage else _OMIT)
             return
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if tool_calls:
             message["tool_calls"] = tool_calls
-        self._send_json(200, {**head, "object": "chat.completion",
-                              "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                              "usage": usage}, reply.headers)
+        if reply.raw_message is not None:
+            message = reply.raw_message
+        completion = {**head, "object": "chat.completion",
+                      "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+        if usage != _OMIT:
+            completion["usage"] = usage
+        self._send_json(200, completion if reply.raw_body is None else reply.raw_body, reply.headers)
 
-    def _stream(self, head: dict, reply: Reply, tool_calls: list[dict], finish: str, usage: dict | None) -> None:
+    def _stream(self, head: dict, reply: Reply, tool_calls: list[dict], finish: str, usage: Any) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -212,19 +248,23 @@ class _Handler(BaseHTTPRequestHandler):
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
             self._write_event(chunk)
 
-        event({"role": "assistant", "content": ""})
-        content = reply.content or ""
-        for i in range(0, len(content), _STREAM_PIECE):
-            event({"content": content[i:i + _STREAM_PIECE]})
-        for index, call in enumerate(tool_calls):
-            fn = call["function"]
-            event({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                   "function": {"name": fn["name"], "arguments": ""}}]})
-            args = fn["arguments"]
-            for i in range(0, len(args), _STREAM_PIECE):
-                event({"tool_calls": [{"index": index, "function": {"arguments": args[i:i + _STREAM_PIECE]}}]})
-        event({}, finish)
-        if usage is not None:
+        if reply.raw_chunks is not None:
+            for chunk in reply.raw_chunks:
+                self._write_event({**head, "object": "chat.completion.chunk", **chunk})
+        else:
+            event({"role": "assistant", "content": ""})
+            content = reply.content or ""
+            for i in range(0, len(content), _STREAM_PIECE):
+                event({"content": content[i:i + _STREAM_PIECE]})
+            for index, call in enumerate(tool_calls):
+                fn = call["function"]
+                event({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                       "function": {"name": fn["name"], "arguments": ""}}]})
+                args = fn["arguments"]
+                for i in range(0, len(args), _STREAM_PIECE):
+                    event({"tool_calls": [{"index": index, "function": {"arguments": args[i:i + _STREAM_PIECE]}}]})
+            event({}, finish)
+        if usage != _OMIT:
             self._write_event({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
@@ -237,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         self._send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
 
-    def _send_json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
