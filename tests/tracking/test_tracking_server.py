@@ -1,13 +1,8 @@
 """A job logs to a live `mlflow server` over HTTP (`tracking=server`): run, params, metrics, traces, served artifacts."""
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from mlflow import MlflowClient
@@ -15,57 +10,17 @@ from mlflow import MlflowClient
 from delegate.config import compose_config
 from delegate.job import run_job
 from tests.support.cli import logged_records
+from tests.support.mlflow_server import mlflow_server as running_mlflow_server
 from tests.support.scripted_server import Reply
 
-MLFLOW = Path(sys.executable).with_name("mlflow")
-STARTUP_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(server: subprocess.Popen, url: str, log: Path) -> None:
-    deadline_s = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline_s:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow server exited with {server.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"mlflow server did not answer /health within {STARTUP_TIMEOUT_S} s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory) -> tuple[str, Path]:
+def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """A real `mlflow server` on loopback with its own SQLite store, serving artifacts from a folder; (URL, folder)."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port, artifacts, log = free_port(), root / "artifacts", root / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(artifacts)],
-            cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            # No background job runner (MLflow's GenAI jobs): one process less to start.
-            env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(server, url, log)
+    artifacts = root / "artifacts"
+    with running_mlflow_server(f"sqlite:///{root / 'server.db'}", root / "server.log", "--artifacts-destination", str(artifacts)) as (url, wait_healthy):
+        wait_healthy()
         yield url, artifacts
-    finally:
-        # The server runs its web workers as children: stop the whole group it leads.
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.mark.slow

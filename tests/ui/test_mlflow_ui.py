@@ -10,13 +10,7 @@ outputs/test-artifacts/mlflow-ui/ (kept after the test) and the paths are printe
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import struct
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +34,7 @@ from delegate.tracking.verdicts import CORRECT, GOLD, PROBLEMS_TABLE
 from pipelines import report
 from tests.support import browser
 from tests.support.browser import browser_missing, chromium, visible_text, wait_for_text, wait_until
+from tests.support.mlflow_server import mlflow_server
 from tests.support.scripted_server import Reply, ScriptedServer
 
 # The UI tests take 20-40 s on 2 busy cores: `mlflow server` alone takes 10-25 s to start.
@@ -47,7 +42,6 @@ slow = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "outputs" / "test-artifacts" / "mlflow-ui"
-MLFLOW = Path(sys.executable).with_name("mlflow")
 EXPERIMENT = "delegate-ui"
 SWEEP_EXPERIMENT = "delegate-ui-sweep"
 # The classic runs view; without it MLflow 3 opens an experiment holding traces on its GenAI overview.
@@ -113,53 +107,6 @@ def make_sweep(root: Path, tracking_uri: str, base_url: str) -> Sweep:
     return Sweep(experiment_id, sweep_run_name(sweep_dir), names)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def mlflow_server(tracking_uri: str, log_path: Path) -> Iterator[tuple[str, Any]]:
-    """Start `mlflow server` on a free loopback port over the store; yields (its URL, a wait-until-healthy function).
-
-    Started before the runs are made so that its slow start overlaps them; stopped with its workers on exit.
-    """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", tracking_uri, "--default-artifact-root", default_artifact_location(tracking_uri)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true"},
-        )
-
-    def wait_healthy(timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not come up on {url}; its log: {log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
-
-    try:
-        yield url, wait_healthy
-    finally:
-        # Its own session: the uvicorn worker it spawns goes with it.
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 @dataclass
 class UI:
     url: str
@@ -185,7 +132,7 @@ def ui(tmp_path_factory) -> Iterator[UI]:
     tracking_uri = f"sqlite:///{root}/mlflow.db"
     # The tables exist before the server and the jobs touch the database, so neither migrates it under the other.
     experiment_id = connect_store(TrackingConfig(uri=tracking_uri, experiment=EXPERIMENT), root).experiment_id
-    with mlflow_server(tracking_uri, root / "mlflow-server.log") as (url, wait_healthy), \
+    with mlflow_server(tracking_uri, root / "mlflow-server.log", "--default-artifact-root", default_artifact_location(tracking_uri)) as (url, wait_healthy), \
             ScriptedServer(scripted_reply) as models:
         summaries = make_runs(root, tracking_uri, models.base_url)
         sweep = make_sweep(root, tracking_uri, models.base_url)
