@@ -138,7 +138,8 @@ def wait_for_records(cwd: Path, process: subprocess.Popen, at_least: int, timeou
 
 
 def interrupt(cwd: Path, server: ScriptedServer, how: signal.Signals) -> tuple[Path, subprocess.Popen]:
-    server.set_responder(answer_half_right(delay_s=0.4))
+    # Slow enough that the job is still running when a busy machine gets round to sending the signal.
+    server.set_responder(answer_half_right(delay_s=1.0))
     process = start_cli(cwd, *llm_job(server, *RESUMABLE))
     samples = wait_for_records(cwd, process, at_least=3)
     process.send_signal(how)
