@@ -71,10 +71,35 @@ def group_sweep_runs(tracking_uri: str, sweep_dir: Path, parent_run_id: str) -> 
     return len(run_ids)
 
 
+def unfinished_jobs(sweep_dir: Path, tracking_uri: str) -> tuple[list[str], int]:
+    """The sweep's job folders whose job did not end with a FINISHED MLflow run (a settings mistake, every problem
+    failed, interrupted), and how many job folders there are. Read from the folders and the store, so it holds for
+    jobs that ran in other processes (joblib, submitit) too."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    jobs = sorted(folder.parent for folder in sweep_dir.glob("*/.hydra"))
+    client = MlflowClient(tracking_uri=tracking_uri)
+    unfinished = []
+    for job in jobs:
+        try:
+            run_id = json.loads((job / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
+            finished = client.get_run(run_id).info.status == "FINISHED"
+        except (OSError, ValueError, KeyError, MlflowException):
+            finished = False
+        if not finished:
+            unfinished.append(job.name)
+    return unfinished, len(jobs)
+
+
 class SweepSummary(Callback):
+    # Set at the end of a sweep run in this process: (job folders that did not finish, number of jobs).
+    outcome: tuple[list[str], int] | None = None
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = sweep_dir_of(config.hydra)
         launch_dir = Path(config.hydra.runtime.cwd)
+        SweepSummary.outcome = unfinished_jobs(sweep_dir, resolve_tracking_uri(config.tracking, launch_dir))
         summaries = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}"))]
         if not summaries:
             return

@@ -13,6 +13,7 @@ from delegate.config import CONFIG_DIR, register_schemas, typed_config
 from delegate.errors import ConfigError, RunFailed
 from delegate.job import run_job
 from delegate.reproduce import saved_config_arguments
+from delegate.sweep import SweepSummary
 
 register_schemas()
 
@@ -80,6 +81,13 @@ def main(argv: list[str] | None = None) -> None:
         if is_sweep_of_conf(arguments):
             check_sweep([a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))])
         evaluate()
+    if SweepSummary.outcome is not None:
+        unfinished, jobs = SweepSummary.outcome
+        if unfinished:
+            # Scripts and CI must see a sweep that lost jobs; each job's own error is printed above.
+            print(f"error: {len(unfinished)} of {jobs} sweep jobs did not finish ({', '.join(unfinished)}); "
+                  "their errors are above", file=sys.stderr)
+            sys.exit(1)
 
 
 def is_sweep_of_conf(arguments: list[str]) -> bool:

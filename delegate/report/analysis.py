@@ -64,7 +64,7 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
         row |= {
             "avg_tool_calls": metrics["avg_tool_calls"], "delegation_rate": metrics["delegation_rate"],
             "cost_per_problem_usd": cost_per_problem_usd, "cost_per_1k_problems_usd": 1000 * cost_per_problem_usd,
-            "errors": int(metrics["n_errors"]),
+            "cache_hit_rate": metrics["cache_hit_rate"], "errors": int(metrics["n_errors"]),
         }
         rows.append(row)
     front = pareto_front([(r["cost_per_problem_usd"], r["accuracy"]) for r in rows])

@@ -10,7 +10,8 @@ from delegate.report.analysis import Report, analyse
 from delegate.report.plots import write_plots
 from delegate.report.render import REPORT_JSON, REPORT_MD, render_markdown, runs_note, write_json, write_tables
 from delegate.report.runs import REPORT_RUNS_TAG, REPORT_TAG, load_runs, select_runs
-from delegate.tracking.mlflow_run import Store, redacted_uri, tracked_run
+from delegate.errors import ConfigError
+from delegate.tracking.mlflow_run import Store, redacted_uri, sqlite_path, tracked_run
 
 # MLflow refuses longer tag values (mlflow.utils.validation.MAX_TAG_VAL_LENGTH).
 MAX_TAG_VALUE_CHARS = 8000
@@ -65,6 +66,10 @@ def build_report(
     """
     from mlflow import MlflowClient
 
+    database = sqlite_path(tracking_uri)
+    if database is not None and not database.is_file():
+        # Opening a missing SQLite store would create an empty one here: say where none was found instead.
+        raise ConfigError(f"no MLflow store at {redacted_uri(tracking_uri)}; run delegate-eval first, or pass --tracking-uri")
     # One bar per downloaded samples.jsonl would drown the report (the CLI's and the sweep's alike).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(tracking_uri=tracking_uri)

@@ -64,7 +64,7 @@ def runs_note(report: Report, experiments: dict[str, str]) -> str:
 def _comparison_section(report: Report) -> str:
     header = ["method", "n", "accuracy [95% CI]", "avg latency (s)", "p95 latency (s)"]
     header += [f"avg {role.upper()} {kind} tokens" for role in ROLES for kind in ("prompt", "completion")]
-    header += ["avg tool calls", "delegation rate", "cost / problem (USD)", "cost / 1,000 problems (USD)", "errors"]
+    header += ["avg tool calls", "delegation rate", "cost / problem (USD)", "cost / 1,000 problems (USD)", "cache hits", "errors"]
     rows = []
     for r in report.comparison:
         rows.append([
@@ -73,13 +73,16 @@ def _comparison_section(report: Report) -> str:
             _number(r["avg_latency_s"], 2), _number(r["p95_latency_s"], 2),
             *[_number(r[f"avg_{role}_{kind}_tokens"]) for role in ROLES for kind in ("prompt", "completion")],
             _number(r["avg_tool_calls"], 2), _pct(r["delegation_rate"]),
-            f"{r['cost_per_problem_usd']:.6f}", f"{r['cost_per_1k_problems_usd']:.4f}", str(r["errors"]),
+            f"{r['cost_per_problem_usd']:.6f}", f"{r['cost_per_1k_problems_usd']:.4f}", _pct(r["cache_hit_rate"]),
+            str(r["errors"]),
         ])
     return (
         "## Comparison\n\n" + markdown_table(header, rows) + "\n\n"
         "Accuracy: share of problems right, with its Wilson 95% score interval. Latency: end-to-end per problem. "
         "Tokens: averages per problem, per model, as the models reported them. Delegation rate: share of problems "
-        "with at least one tool call. Cost: at the configured prices. `*`: on the accuracy-cost Pareto front (no "
+        "with at least one tool call. Cost: at the configured prices (what the calls cost when made, cached or not). "
+        "Cache hits: the share of model calls answered from the response cache; their latency is this run's, near "
+        "zero, so compare latencies only between runs with no cache hits. `*`: on the accuracy-cost Pareto front (no "
         "cheaper method is as accurate).\n"
     )
 
@@ -104,7 +107,7 @@ def _pairs_section(report: Report) -> str:
         ])
     return (
         "## Paired comparisons\n\n" + markdown_table(header, rows) + "\n\n"
-        "Each pair on the problems both runs solved (same dataset and problem id). B − A: accuracy of B minus "
+        "Each pair on the problems both runs attempted (same dataset and problem id). B − A: accuracy of B minus "
         "accuracy of A in percentage points, 95% CI, Newcombe paired score (Newcombe 1998, Stat Med 17:2635-2650, "
         "method 10). McNemar exact p: two-sided binomial test of the problems only one of the two got right. "
         "Token, cost and latency columns: B's average per problem relative to A's (n/a where A's is 0).\n"

@@ -138,15 +138,20 @@ def test_the_compare_preset_sweeps_three_strategies_and_ends_with_the_report(tmp
     assert f"delegate-report --sweep {sweep_dir}" in done.stdout
 
 
-def test_the_command_line_overrides_the_compare_presets_strategies(tmp_path, scripted_server):
+def test_the_command_line_overrides_the_compare_presets_strategies_and_a_lost_job_fails_the_sweep(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
     done = run_eval(
-        tmp_path, "-m", "experiment=compare-local", "strategy=llm", "samples=2",
+        tmp_path, "-m", "experiment=compare-local", "strategy=llm,slm", "samples=2",
         "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        # Nothing listens there: every slm problem fails, so its job ends FAILED.
+        "slm=openai-compatible", "slm.base_url=http://127.0.0.1:9/v1", "slm.max_retries=0",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     _, runs = mlflow_runs(tmp_path)
-    assert sorted(r.data.tags.get("strategy", "report") for r in runs) == ["llm", "report"]
+    assert sorted((r.data.tags.get("strategy", "report"), r.info.status) for r in runs) == [
+        ("llm", "FINISHED"), ("report", "FINISHED"), ("slm", "FAILED")
+    ]
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "error: 1 of 2 sweep jobs did not finish (1-slm); their errors are above"
 
 
 def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):

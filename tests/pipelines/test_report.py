@@ -179,3 +179,15 @@ def test_selections_that_find_nothing_fail_in_one_line(empty_store, monkeypatch,
     error = capsys.readouterr().err
     assert error.startswith(message.format(tmp=empty_store.resolve()))
     assert len(error.strip().splitlines()) == 1
+
+
+def test_no_store_here_is_one_line_and_no_store_is_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: no MLflow store at sqlite:///{tmp_path.resolve()}/mlflow.db; run delegate-eval first, or pass --tracking-uri\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,7 @@ def test_comparison_row_in_the_study_shape():
     assert row["cost_per_problem_usd"] == pytest.approx(0.003)
     assert row["cost_per_1k_problems_usd"] == pytest.approx(3.0)
     assert row["pareto_front"] is True
+    assert row["cache_hit_rate"] == 0.0
 
 
 def test_pareto_front_keeps_only_runs_no_cheaper_run_matches():
