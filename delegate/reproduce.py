@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from delegate.cli import config_error_line
 from delegate.config import register_schemas, typed_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
@@ -162,6 +163,10 @@ def rebuild_config(hydra_dir: Path, overrides: list[str]) -> tuple[DictConfig, D
         with initialize_config_dir(config_dir=str(hydra_dir.resolve()), version_base="1.3", job_name="reproduce"):
             composed = compose(config_name="config", overrides=overrides, return_hydra_config=True)
     except HydraException as error:
+        line = config_error_line(error)
+        if line is not None and line.startswith("unknown key"):
+            # The line delegate-eval gives: did you mean ...?
+            raise ConfigError(f"overrides {' '.join(overrides)}: {line}") from None
         # Hydra's message without its detail lines and its advice to append with +, which the schemas refuse.
         lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith((" ", "To append"))]
         if error.__cause__ is not None:

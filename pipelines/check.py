@@ -6,6 +6,7 @@ from pathlib import Path
 from hydra.errors import HydraException
 
 from delegate.check import run_checks
+from delegate.cli import config_error_line
 from delegate.config import compose_config
 from delegate.errors import ConfigError
 
@@ -38,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
             print(result.line(), flush=True)
             failed += not result.ok
     except (ConfigError, HydraException) as error:
-        # Hydra's messages span lines (the problem, then a hint): one line here.
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        # The same line delegate-eval gives (did you mean ...?, the options); Hydra's own span lines: one line here.
+        print(f"error: {config_error_line(error) or ' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
     if failed:
         print(f"{failed} check{'s' if failed > 1 else ''} failed", file=sys.stderr)

@@ -143,3 +143,12 @@ def test_console_script_fails_without_a_key(tmp_path, scripted_server):
     assert "✗ llm api key: llm.api_key_env: $OPENAI_API_KEY is not set" in done.stdout
     # The default store (mlflow.db in the launch folder) is checked, not created.
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("override", "line"), [
+    ("smaples=2", "error: unknown key 'smaples' — did you mean 'samples'?\n"),
+    ("strategy=oracle", "error: strategy=oracle is not an option; use one of llm, router, slm\n"),
+])
+def test_a_mistake_reads_as_delegate_eval_says_it(clean_env, capsys, override, line):
+    status, _, err = run_check(capsys, override)
+    assert (status, err) == (2, line)

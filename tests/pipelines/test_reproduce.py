@@ -148,7 +148,8 @@ def test_plain_hydra_reruns_the_saved_config(original):
         (["0123456789abcdef"], "no MLflow store at sqlite:///"),
         (["0123456789abcdef", "--tracking-uri", "{store}"], "0123456789abcdef: neither a run folder of delegate-eval nor a run id in"),
         (["{folder}", "llm=gpt-4o"], "overrides llm=gpt-4o: "),
-        (["{folder}", "llm.max_tokenz=3"], "overrides llm.max_tokenz=3: "),
+        (["{folder}", "llm.max_tokenz=3"], "overrides llm.max_tokenz=3: unknown key 'llm.max_tokenz' — did you mean 'llm.max_tokens'?"),
+        (["{folder}", "smaples=3"], "overrides smaples=3: unknown key 'smaples' — did you mean 'samples'?"),
         (["{folder}", "samples=many"], "samples: Value 'many'"),
     ],
 )
