@@ -1,4 +1,4 @@
-# The README's two commands: `make run` (the offline main job) and `make test` (the whole suite).
+# The README's two commands: `make run` (the offline comparison) and `make test` (the whole suite).
 # Each creates .venv and installs what it needs first; both are safe to repeat.
 
 VENV ?= .venv
@@ -28,8 +28,9 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
+# The offline comparison: llm, router and slm on the built-in problems with SmolLM2 in-process, then the report.
 run: setup
-	$(OFFLINE) $(VENV)/bin/delegate-eval experiment=local $(ARGS)
+	$(OFFLINE) $(VENV)/bin/delegate-eval -m experiment=compare-local $(ARGS)
 
 test: setup-test
 	$(OFFLINE) $(PY) -m pytest $(ARGS)

@@ -102,7 +102,7 @@ def default_options() -> dict[str, str | None]:
     defaults = {}
     for entry in OmegaConf.load(CONFIG_DIR / "config.yaml").defaults:
         if not isinstance(entry, str):
-            for group, option in entry.items():
+            for group, option in entry.items_ex(resolve=False):
                 defaults[group] = option
     return defaults
 

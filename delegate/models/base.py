@@ -59,10 +59,19 @@ class ChatResponse:
         return message
 
 
+# `tool_choice` values, with OpenAI's meaning: the model decides; it must call a tool; it must not call one.
+TOOL_CHOICE_AUTO, TOOL_CHOICE_REQUIRED, TOOL_CHOICE_NONE = "auto", "required", "none"
+
+
 class ChatModel(Protocol):
     async def chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: TextSink | None = None,
+        tool_choice: str = TOOL_CHOICE_AUTO,
     ) -> ChatResponse:
-        """One completion; with `tools`, tool calls come back parsed; with `on_text`, text is streamed to it too."""
+        """One completion; with `tools`, tool calls come back parsed; with `on_text`, text is streamed to it too.
+        `tool_choice` (`auto`, `required`, `none`, OpenAI's meaning) only matters when `tools` are given."""
 
     async def aclose(self) -> None: ...

@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from delegate.models.base import ChatModel, ChatResponse, TextSink, ToolCall
+from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, TextSink, ToolCall
 
 # Settings that change how a call is made or billed, never what it returns: not part of the key.
 NOT_IN_KEY = {
@@ -28,8 +28,18 @@ def is_deterministic(cfg: Any) -> bool:
     return getattr(cfg, "temperature", 0.0) == 0.0
 
 
-def request_key(identity: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
-    payload = json.dumps({"model": identity, "messages": messages, "tools": tools}, sort_keys=True, ensure_ascii=False)
+def request_key(
+    identity: dict[str, Any],
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    tool_choice: str = TOOL_CHOICE_AUTO,
+) -> str:
+    """SHA-256 (hex) of the request's JSON. `tool_choice` enters the key only when it can change the reply (tools
+    given) and is not `auto`, so keys made before the setting existed still match the calls they cached."""
+    request = {"model": identity, "messages": messages, "tools": tools}
+    if tools and tool_choice != TOOL_CHOICE_AUTO:
+        request["tool_choice"] = tool_choice
+    payload = json.dumps(request, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -75,15 +85,19 @@ class CachedModel:
         self._identity = identity
 
     async def chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: TextSink | None = None,
+        tool_choice: str = TOOL_CHOICE_AUTO,
     ) -> ChatResponse:
-        key = request_key(self._identity, messages, tools)
+        key = request_key(self._identity, messages, tools, tool_choice)
         stored = self._cache.get(key)
         if stored is not None:
             if on_text is not None:
                 on_text(stored.text)
             return replace(stored, cache_hit=True)
-        response = await self._model.chat(messages, tools, on_text)
+        response = await self._model.chat(messages, tools, on_text, tool_choice)
         self._cache.put(key, response)
         return response
 

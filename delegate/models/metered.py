@@ -3,7 +3,7 @@
 from collections import Counter
 from typing import Any
 
-from delegate.models.base import ChatModel, ChatResponse, TextSink
+from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, TextSink
 from delegate.records import RoleUsage
 from delegate.tracking.traces import span
 
@@ -19,10 +19,17 @@ class MeteredModel:
         self.events = Counter() if events is None else events
 
     async def chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: TextSink | None = None,
+        tool_choice: str = TOOL_CHOICE_AUTO,
     ) -> ChatResponse:
-        with span(f"{self.role}.chat", "CHAT_MODEL", inputs={"messages": messages, "tools": tools}) as live:
-            response = await self._model.chat(messages, tools, on_text)
+        inputs = {"messages": messages, "tools": tools}
+        if tools and tool_choice != TOOL_CHOICE_AUTO:
+            inputs["tool_choice"] = tool_choice
+        with span(f"{self.role}.chat", "CHAT_MODEL", inputs=inputs) as live:
+            response = await self._model.chat(messages, tools, on_text, tool_choice)
             self.usage.add(response)
             self.events.update(response.events)
             live.set_outputs(response.as_message())

@@ -19,6 +19,7 @@ from delegate.errors import ConfigError
 from delegate.models.base import (
     TOOL_CALL_ID_REPLACED,
     TOOL_CALL_IN_CONTENT,
+    TOOL_CHOICE_AUTO,
     USAGE_MISSING,
     ChatResponse,
     TextSink,
@@ -61,7 +62,11 @@ class OpenAICompatibleModel:
         self._in_flight = asyncio.Semaphore(cfg.max_requests_in_flight) if cfg.max_requests_in_flight else None
 
     async def chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: TextSink | None = None,
+        tool_choice: str = TOOL_CHOICE_AUTO,
     ) -> ChatResponse:
         # Bound every call: with tool_choice="auto" some servers ignore it, the timeout still holds.
         request: dict[str, Any] = {"model": self.cfg.model, "messages": messages, self._max_tokens_field: self.cfg.max_tokens}
@@ -69,7 +74,7 @@ class OpenAICompatibleModel:
             request["temperature"] = self.cfg.temperature
         if tools:
             request["tools"] = tools
-            request["tool_choice"] = "auto"
+            request["tool_choice"] = tool_choice
         async with self._in_flight or nullcontext():
             started_s = time.perf_counter()
             try:

@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import itertools
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any, Iterator
 
 from delegate.config.schema import TransformersModelConfig
 from delegate.errors import ConfigError
-from delegate.models.base import ChatResponse, TextSink
+from delegate.models.base import TOOL_CHOICE_AUTO, TOOL_CHOICE_NONE, TOOL_CHOICE_REQUIRED, ChatResponse, TextSink
 from delegate.models.hermes import inline_tools, parse_tool_calls
 
 PACKAGE_SCHEME = "pkg://"
@@ -129,6 +130,45 @@ def _template_message(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "tool_calls": calls}
 
 
+def tool_call_opening(tools: list[dict[str, Any]]) -> str:
+    """The opening of a Hermes tool call, written for the model so that it must finish one (`tool_choice=required`).
+
+    One tool with a single string argument: up to that argument's opening quote, so the model writes only its
+    value (`<tool_call>\n{"name": "ask", "arguments": {"question": "`); one tool otherwise: up to the arguments'
+    brace; several tools: up to the name's quote, so the model picks the tool.
+    """
+    opening = '<tool_call>\n{"name": "'
+    if len(tools) != 1:
+        return opening
+    function = tools[0]["function"]
+    opening += json.dumps(function["name"])[1:-1] + '", "arguments": {'
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    if len(properties) == 1:
+        [(argument, schema)] = properties.items()
+        if schema.get("type") == "string":
+            opening += json.dumps(argument) + ': "'
+    return opening
+
+
+# The end of a JSON string's text: the first quote that no backslash escapes.
+_STRING_END = re.compile(r'(?<!\\)(?:\\\\)*"')
+
+
+def forced_call_text(opening: str, generated: str) -> str:
+    """The reply to read when the model was given `opening`. When that opening leaves a string argument open, the
+    call is that argument's text up to its closing quote (all of it when generation stopped first), closed there:
+    what a small model writes after the value (keys the tool does not have, prose) is not part of the call; text
+    after a `</tool_call>` stays the reply's content. Otherwise `opening + generated` as it is."""
+    if not opening.endswith('": "'):
+        return opening + generated
+    end = _STRING_END.search(generated)
+    if end is None:
+        return f'{opening}{generated}"}}}}\n</tool_call>'
+    value_end = end.end() - 1
+    after = generated[value_end:].partition("</tool_call>")[2]
+    return f'{opening}{generated[:value_end]}"}}}}\n</tool_call>{after}'
+
+
 @dataclass
 class _Pending:
     """A prompt waiting to join a batch, and where its result goes."""
@@ -171,11 +211,13 @@ class TransformersModel:
             return messages
         return inline_tools(messages, tools, self.cfg.tool_prompt)
 
-    def _prompt_ids(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools) -> list[int]:
+    def _prompt_ids(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools, opening: str = "") -> list[int]:
+        """The chat template's prompt, ending with the assistant's header and then `opening` (text the reply is made
+        to start with), as token ids: all of them are prompt tokens."""
         prompt = loaded.tokenizer.apply_chat_template(
             self._template_messages(loaded, messages, tools), tools=tools, add_generation_prompt=True, tokenize=False
         )
-        return loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return loaded.tokenizer(prompt + opening, add_special_tokens=False)["input_ids"]
 
     def _generate_batch(self, prompts: list[list[int]], on_token_text: TextSink | None = None) -> list[tuple[str, int, int]]:
         """(text, prompt tokens, completion tokens) per prompt, from one left-padded greedy `generate`."""
@@ -250,16 +292,28 @@ class TransformersModel:
         return await pending.result
 
     async def chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, on_text: TextSink | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: TextSink | None = None,
+        tool_choice: str = TOOL_CHOICE_AUTO,
     ) -> ChatResponse:
+        """Greedy reply. With `tools`, `tool_choice=required` starts the reply with the opening of a tool call
+        (`tool_call_opening`), which the model completes: that opening counts as prompt tokens, the completion tokens
+        are only those generated; `none` reads no calls from the reply (what it writes stays text)."""
         self._bind_to_running_loop()
         loaded = await asyncio.to_thread(load_model, self.cfg, self.role)
+        opening = tool_call_opening(tools) if tools and tool_choice == TOOL_CHOICE_REQUIRED else ""
+        if opening and on_text is not None:
+            on_text(opening)
         # Timed from here: loading the weights (once per process) is not part of any call's latency.
         started_s = time.perf_counter()
-        text, prompt_tokens, completion_tokens = await self._generate(self._prompt_ids(loaded, messages, tools), on_text)
+        prompt_ids = self._prompt_ids(loaded, messages, tools, opening)
+        generated, prompt_tokens, completion_tokens = await self._generate(prompt_ids, on_text)
         latency_s = time.perf_counter() - started_s
+        text = forced_call_text(opening, generated) if opening else generated
         tool_calls: tuple = ()
-        if tools:
+        if tools and tool_choice != TOOL_CHOICE_NONE:
             text, tool_calls = parse_tool_calls(text, id_prefix=f"call_{next(self._call_ids)}")
         return ChatResponse(
             text=text,

@@ -4,7 +4,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -27,6 +27,14 @@ from delegate.tracking.traces import span
 class ToolResult(str, Enum):
     answer = "answer"  # the SLM's final answer and last sentence: fewer LLM input tokens
     full = "full"  # the SLM's whole reasoning
+
+
+class ToolChoice(str, Enum):
+    """Sent with the LLM's turns that offer the tool, with OpenAI's meaning."""
+
+    auto = "auto"  # the LLM decides whether to call the tool
+    required = "required"  # it must call it (in-process: its reply starts with the opening of the call)
+    none = "none"  # it must not call it (the tool is still described)
 
 
 @dataclass
@@ -68,6 +76,10 @@ class RouterConfig(StrategyConfig):
     final_prompt: str = MISSING
     max_tool_calls: int = 6
     max_rounds: int = 4
+    tool_choice: ToolChoice = ToolChoice.auto
+    # The LLM turns `tool_choice` holds for, from the first (null: every turn); later turns are `auto`. `required` on
+    # every turn leaves the LLM no turn to answer in until `max_rounds` runs out: 1 makes it delegate once, then decide.
+    tool_choice_turns: Optional[int] = None
 
 
 def tool_schema(tool: ToolConfig) -> dict[str, Any]:
@@ -178,8 +190,8 @@ class RouterAttempt:
         messages = attempt.transcript
         messages.extend(render_messages(self.cfg.llm_prompt, question))
         tools = [tool_schema(self.cfg.tool)]
-        for _ in range(self.cfg.max_rounds):
-            response = await self.llm_turn(messages, tools)
+        for turn in range(self.cfg.max_rounds):
+            response = await self.llm_turn(messages, tools, self.tool_choice(turn))
             messages.append(response.as_message())
             if not response.tool_calls:
                 return self.finish(response.text)
@@ -201,9 +213,19 @@ class RouterAttempt:
         messages.append(response.as_message())
         self.finish(response.text)
 
-    async def llm_turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None):
+    def tool_choice(self, turn: int) -> ToolChoice:
+        """The `tool_choice` of the LLM's turn number `turn` (0 = the first)."""
+        turns = self.cfg.tool_choice_turns
+        return self.cfg.tool_choice if turns is None or turn < turns else ToolChoice.auto
+
+    async def llm_turn(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+        tool_choice: ToolChoice = ToolChoice.auto,
+    ):
         # A copy: the conversation grows after this call, and the call's trace keeps what it was sent.
-        response = await self.llm.chat(list(messages), tools, on_text=self.observer.llm_text_sink())
+        response = await self.llm.chat(
+            list(messages), tools, on_text=self.observer.llm_text_sink(), tool_choice=ToolChoice(tool_choice).value
+        )
         if response.finish_reason == "length":
             # Cut off at max_tokens: what follows is scored as written, so say so in the record.
             self.attempt.events["truncated"] += 1
