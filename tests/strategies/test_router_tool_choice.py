@@ -1,18 +1,13 @@
 """The router's `tool_choice`: what each LLM turn is sent (scripted servers), how the presets compose it, and a real
 delegation by in-process SmolLM2 when the first turn must call the tool."""
 
-import asyncio
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
 from delegate.config import compose_config
-from delegate.models import build_model
-from delegate.runner import solve_and_score
-from delegate.strategies import get_strategy
 from delegate.strategies.router import ToolChoice
-from tests.support.router import PRICES, PROBLEM, solve
+from tests.support.router import solve, solve_composed
 from tests.support.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
@@ -102,19 +97,8 @@ def test_another_llm_leaves_the_router_on_auto():
 @pytest.mark.slow
 def test_in_process_smollm2_delegates_when_its_first_turn_must_call_the_tool():
     # Few tokens: the call's opening is written for the model, so a short completion already holds a sub-question.
-    cfg = compose_config(["experiment=local", "llm.max_new_tokens=32", "slm.max_new_tokens=12", "strategy.max_rounds=1"])
-    router_cfg = OmegaConf.to_object(cfg.strategy)
+    record, router_cfg = solve_composed(["experiment=local", "llm.max_new_tokens=32", "slm.max_new_tokens=12", "strategy.max_rounds=1"])
     assert router_cfg.tool_choice == ToolChoice.required
-
-    async def run():
-        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
-        try:
-            return await solve_and_score(PROBLEM, get_strategy("router"), models, router_cfg, PRICES)
-        finally:
-            for model in models.values():
-                await model.aclose()
-
-    record = asyncio.run(run())
     assert record.error is None
     assert record.tool_calls >= 1
     asked = [d for d in record.delegations if d.question]

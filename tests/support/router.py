@@ -19,12 +19,17 @@ PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills
 
 def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:
     """The record of one problem run through `solve_and_score`, and the router config it ran with."""
-    cfg = compose_config([
+    return solve_composed([
         "strategy=router",
         "llm=openai-compatible", f"llm.base_url={llm.base_url}",
         "slm=openai-compatible", f"slm.base_url={slm.base_url}",
         *overrides,
-    ])
+    ], problem)
+
+
+def solve_composed(overrides: list[str], problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:
+    """`solve` for any composed config (in-process models too): the record and the router config it ran with."""
+    cfg = compose_config(overrides)
     router_cfg = OmegaConf.to_object(cfg.strategy)
     assert isinstance(router_cfg, RouterConfig)
 
