@@ -433,7 +433,7 @@ def test_the_defaults_send_max_tokens_and_temperature(scripted_server):
 
 
 # Error bodies as OpenAI and vLLM send them; each carries a fake secret that must not reach the one-line error.
-SECRET = "sk-proj-SECRET-in-the-echoed-request"
+SECRET = "sentinel-SECRET-in-the-echoed-request"
 OPENAI_MAX_TOKENS = {
     "message": f"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead. ({SECRET})",
     "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter",

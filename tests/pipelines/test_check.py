@@ -13,7 +13,7 @@ from tests.support.scripted_server import Reply
 
 DELEGATE_CHECK = Path(sys.executable).with_name("delegate-check")
 # Stands for a real key: it must reach the server, never the output.
-SENTINEL_KEY = "sk-delegate-check-sentinel-0123456789"
+SENTINEL_KEY = "sentinel-delegate-check-key-0123456789"
 
 
 def run_check(capsys, *overrides: str) -> tuple[int, str, str]:
