@@ -1,8 +1,10 @@
 """`delegate-eval` in a subprocess: the response cache across jobs, and resuming a job stopped by Ctrl-C or SIGKILL."""
 
+import itertools
 import json
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -117,10 +119,18 @@ def uninterrupted(tmp_path_factory):
     return run.data.metrics, sorted(r.id for r in logged_records(client, run, cwd / "download"))
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a native library loaded earlier in this test process may have set SIGINT to
+    be ignored, and an ignored signal stays ignored across exec (the job then never sees the test's SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(cwd: Path, *overrides: str) -> subprocess.Popen:
     log = cwd / "interrupted.log"
     with log.open("w") as out:
-        return subprocess.Popen([str(DELEGATE_EVAL), *overrides], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [str(DELEGATE_EVAL), *overrides], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=as_from_a_terminal
+        )
 
 
 def wait_for_records(cwd: Path, process: subprocess.Popen, at_least: int, timeout_s: float = 120) -> Path:
@@ -138,12 +148,27 @@ def wait_for_records(cwd: Path, process: subprocess.Popen, at_least: int, timeou
 
 
 def interrupt(cwd: Path, server: ScriptedServer, how: signal.Signals) -> tuple[Path, subprocess.Popen]:
-    # Slow enough that the job is still running when a busy machine gets round to sending the signal.
-    server.set_responder(answer_half_right(delay_s=1.0))
+    """Start the job, and signal it once 3 problems are finished. The server holds every later reply until the
+    signal has been sent, so the job is still running then however slow the machine is."""
+    answer = answer_half_right(delay_s=0.2)
+    signalled = threading.Event()
+    replies = itertools.count()
+
+    def hold_after_three(request: dict) -> Reply:
+        if next(replies) >= 3:
+            signalled.wait(timeout=120)
+        return answer(request)
+
+    server.set_responder(hold_after_three)
     process = start_cli(cwd, *llm_job(server, *RESUMABLE))
-    samples = wait_for_records(cwd, process, at_least=3)
-    process.send_signal(how)
-    process.wait(timeout=60)
+    try:
+        samples = wait_for_records(cwd, process, at_least=3)
+        assert process.poll() is None, "the job ended before it was signalled"
+        process.send_signal(how)
+        process.wait(timeout=60)
+    finally:
+        signalled.set()
+        server.set_responder(answer)
     return samples, process
 
 
