@@ -19,6 +19,7 @@ from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
 from delegate.runner import run_problems
 from delegate.strategies import Strategy, get_strategy
+from delegate.strategies.registry import method_label
 from delegate.sweep import sweep_tags
 from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import trace_verdict, traces_enabled
@@ -29,10 +30,6 @@ def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
     """e.g. slm-smollm2-135m-n3-s123: strategy, the models it uses, sample count and seed."""
     models = "+".join(cfg[role].name for role in strategy.roles)
     return f"{strategy.name}-{models}-n{cfg.samples if cfg.samples is not None else 'all'}-s{cfg.seed}"
-
-
-def method_label(cfg: DictConfig, strategy: Strategy) -> str:
-    return f"{strategy.name} ({' -> '.join(cfg[role].name for role in strategy.roles)})"
 
 
 def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
@@ -127,7 +124,8 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
             run.log_artifact(output_dir / ".hydra", ".hydra")
         records.sort(key=lambda r: r.id)
         metrics = summarize(records)
-        summary = {"method": method_label(cfg, strategy), "run_name": run_name, "run_id": run.run_id, **metrics}
+        method = method_label(strategy.name, strategy.roles, {role: cfg[role].name for role in strategy.roles})
+        summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         run.log_metrics(metrics)
         run.log_artifact(output_dir / SUMMARY_FILE)

@@ -13,6 +13,7 @@ from delegate.errors import ConfigError
 from delegate.records import ROLES, SAMPLES_FILE, IncompatibleRecords, SampleRecord, read_records
 from delegate.resume import RUN_INFO_FILE
 from delegate.strategies import STRATEGIES
+from delegate.strategies.registry import method_label as strategy_method_label
 from delegate.tracking.mlflow_run import redacted_uri
 
 # Tags on the run a report logs itself to; runs carrying REPORT_TAG are never compared.
@@ -134,7 +135,7 @@ def method_label(strategy: str, model_names: dict[str, str], records: list[Sampl
         roles = STRATEGIES[strategy].roles
     else:
         roles = tuple(role for role in ROLES if any(r.usage[role].calls for r in records))
-    return f"{strategy} ({' -> '.join(model_names.get(role, '?') for role in roles)})"
+    return strategy_method_label(strategy, roles, model_names)
 
 
 def _strategy_rank(strategy: str) -> int:

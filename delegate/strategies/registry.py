@@ -41,6 +41,11 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {}
 
 
+def method_label(strategy: str, roles: tuple[str, ...], model_names: dict[str, str]) -> str:
+    """How runs and report rows name a method: '<strategy> (<model> -> <model>)' over the roles it uses, in order."""
+    return f"{strategy} ({' -> '.join(model_names.get(role, '?') for role in roles)})"
+
+
 def register_strategy(name: str, roles: tuple[str, ...], schema: type) -> Callable[[Solver], Solver]:
     """Add a solver under `name` and store its schema, which `conf/strategy/<name>.yaml` extends."""
 
