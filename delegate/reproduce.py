@@ -1,6 +1,5 @@
 """Reproduce a run: rebuild its composed config from the saved `.hydra/`, run it again, compare every metric."""
 
-import json
 import math
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from delegate.config import register_schemas, typed_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.job import run_job
-from delegate.resume import OUTPUT_DIR_TAG, RUN_INFO_FILE
+from delegate.resume import OUTPUT_DIR_TAG, RUN_INFO_FILE, read_run_folder
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
 
 REPRODUCES_TAG = "delegate.reproduces"
@@ -116,10 +115,8 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
     run id, else $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db. A run whose folder is gone has its `.hydra/`
     artifacts downloaded into `download_dir`. Raises ConfigError naming what is missing.
     """
-    folder = Path(reference).expanduser()
-    folder = folder if folder.is_absolute() else cwd / folder
-    if (folder / RUN_INFO_FILE).is_file():
-        run_id = json.loads((folder / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
+    folder, run_id = read_run_folder(reference, cwd)
+    if run_id is not None:
         hydra_dir = folder / HYDRA_DIR
         if not (hydra_dir / "config.yaml").is_file():
             raise ConfigError(f"{reference}: no {HYDRA_DIR}/config.yaml in the run folder; give the MLflow run id instead")

@@ -65,13 +65,20 @@ def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
     )
 
 
+def read_run_folder(reference: str, base_dir: Path) -> tuple[Path, str | None]:
+    """`reference` as a folder (absolute, or relative to `base_dir`) and the MLflow run id its run_info.json names;
+    None when it is not a run folder of delegate-eval."""
+    folder = Path(reference).expanduser()
+    folder = folder if folder.is_absolute() else base_dir / folder
+    if not (folder / RUN_INFO_FILE).is_file():
+        return folder, None
+    return folder, json.loads((folder / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
+
+
 def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConfig) -> PreviousRun:
     """`resume` is a run folder (absolute or relative to the launch dir) or an MLflow run id in this store."""
-    folder = Path(resume).expanduser()
-    folder = folder if folder.is_absolute() else launch_dir / folder
-    if (folder / RUN_INFO_FILE).is_file():
-        run_id = json.loads((folder / RUN_INFO_FILE).read_text(encoding="utf-8"))["run_id"]
-    else:
+    folder, run_id = read_run_folder(resume, launch_dir)
+    if run_id is None:
         try:
             run = store.client.get_run(resume)
         except MlflowException:
