@@ -1,4 +1,4 @@
-"""Read API keys from the environment or a .env file, never from config, and never log them."""
+"""Read API keys from the environment or a .env file, never from config, and have every text redact them."""
 
 import os
 import re
@@ -7,13 +7,15 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from delegate.errors import ConfigError
+from delegate.redaction import register_secret
 
 
 ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def read_api_key(env_var: str | None, role: str, required: bool) -> str | None:
-    """The key named by `<role>.api_key_env`, from the environment first, then ./.env."""
+    """The key named by `<role>.api_key_env`, from the environment first, then ./.env; registered with the redactor,
+    so that no text delegate writes or sends on can carry it."""
     if env_var is None:
         return None
     if not ENV_VAR_NAME.fullmatch(env_var):
@@ -25,4 +27,5 @@ def read_api_key(env_var: str | None, role: str, required: bool) -> str | None:
             f"{role}.api_key_env: ${env_var} is not set; export it or add it to .env "
             f"(or point {role}.base_url at a local server)"
         )
+    register_secret(key)
     return key or None

@@ -8,9 +8,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from delegate.config.schema import TrackingConfig
+from delegate.redaction import redact, redact_config, register_url_credentials
 
 # MLflow's param values are capped; a longer one (a long prompt) is cut rather than failing the run.
 MAX_PARAM_VALUE_CHARS = 6000
@@ -19,8 +19,10 @@ PARAMS_PER_BATCH = 100
 
 
 def resolve_tracking_uri(cfg: TrackingConfig, launch_dir: Path) -> str:
-    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else sqlite:///<launch dir>/mlflow.db, made absolute now."""
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else sqlite:///<launch dir>/mlflow.db, made absolute now; its
+    credentials (a database's password) are registered with the redactor."""
     uri = cfg.uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    register_url_credentials(uri)
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         uri = prefix + str((launch_dir / uri[len(prefix):]).resolve())
@@ -28,11 +30,8 @@ def resolve_tracking_uri(cfg: TrackingConfig, launch_dir: Path) -> str:
 
 
 def redacted_uri(uri: str) -> str:
-    """The URI as messages may show it: a database URI's password becomes ***."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    """The URI as messages may show it: its userinfo (`user:password@`) becomes `***@`, as `redact` does anywhere."""
+    return redact(uri)
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -92,13 +91,19 @@ def git_commit() -> str:
         return "unknown"
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config → {'llm.model': 'gpt-4o', ...} with string values MLflow accepts."""
+def flatten(tree: dict[str, Any]) -> dict[str, str]:
+    """Nested config → {'llm.model': 'gpt-4o', ...} with string values MLflow accepts, secrets redacted
+    (`redact_config`: values under secret-looking keys, URL credentials, known keys). Resume compares a run's saved
+    `.hydra/config.yaml` (redacted) with the live config through it, so both sides are compared redacted."""
+    return _flat(redact_config(tree), "")
+
+
+def _flat(tree: dict[str, Any], prefix: str) -> dict[str, str]:
     flat: dict[str, str] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat |= flatten(value, f"{name}.")
+            flat |= _flat(value, f"{name}.")
         else:
             flat[name] = str(value)[:MAX_PARAM_VALUE_CHARS]
     return flat
@@ -125,6 +130,10 @@ class TrackedRun:
 
         now_ms = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir():
@@ -155,7 +164,8 @@ def connect_store(cfg: TrackingConfig, launch_dir: Path) -> Store:
 
 @contextmanager
 def tracked_run(store: Store, run_name: str, tags: dict[str, str], run_id: str | None = None) -> Iterator[TrackedRun]:
-    """A new run (or `run_id`, reopened) that ends FINISHED, FAILED if the job raised, KILLED on Ctrl-C."""
+    """A new run (or `run_id`, reopened) that ends FINISHED, KILLED on Ctrl-C (or SIGTERM), else FAILED if the job
+    raised — or the status the exception names in `run_status` (a budget stop ends KILLED: stopped on purpose)."""
     client = store.client
     if run_id is None:
         run_id = client.create_run(store.experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name}).info.run_id
@@ -169,6 +179,9 @@ def tracked_run(store: Store, run_name: str, tags: dict[str, str], run_id: str |
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
+        raise
+    except Exception as error:
+        status = getattr(error, "run_status", "FAILED")
         raise
     finally:
         client.set_terminated(run_id, status=status)

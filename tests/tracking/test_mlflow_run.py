@@ -3,8 +3,11 @@
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
+from delegate import redaction
 from delegate.config.schema import TrackingConfig
+from delegate.redaction import MARKER, redact, redact_files
 from delegate.tracking.mlflow_run import (
     MAX_PARAM_VALUE_CHARS,
     PARAMS_PER_BATCH,
@@ -73,7 +76,7 @@ def test_artifacts_go_beside_a_sqlite_store(tmp_path):
 @pytest.mark.parametrize(
     ("uri", "shown"),
     [
-        ("postgresql://delegate:s3cret@db.example:5432/mlflow", "postgresql://delegate:***@db.example:5432/mlflow"),
+        ("postgresql://delegate:s3cret@db.example:5432/mlflow", "postgresql://***@db.example:5432/mlflow"),
         ("sqlite:////work/mlflow.db", "sqlite:////work/mlflow.db"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ],
@@ -92,6 +95,44 @@ def test_flatten_nested_config():
         "seed": "123",
         "ok": "True",
     }
+
+
+def test_a_tracking_uri_registers_its_password(tmp_path, monkeypatch):
+    monkeypatch.setattr(redaction, "_registered", set())
+    resolve_tracking_uri(TrackingConfig(uri="postgresql://delegate:sentinel-db-password@db.example/mlflow"), tmp_path)
+    assert redact("connection failed: password sentinel-db-password") == f"connection failed: password {MARKER}"
+
+
+# Spelt so that no secret scanner takes it for a real key.
+CANARY = "sentinel-delegate-params-canary-0123456789"
+
+
+def test_flatten_redacts_secrets_and_keeps_what_only_mentions_them(monkeypatch):
+    monkeypatch.setenv("DELEGATE_PARAMS_TEST_KEY", CANARY)
+    tree = {
+        "llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "api_key_env": "DELEGATE_PARAMS_TEST_KEY",
+                "max_tokens": 64, "max_tokens_param": "max_tokens", "price_input_usd_per_1m": 2.5},
+        "extra": {"api_key": "sentinel-pasted-into-config", "prompt": f"never mention {CANARY}"},
+    }
+    assert flatten(tree) == {
+        "llm.base_url": "http://***@127.0.0.1:8000/v1",
+        "llm.api_key_env": "DELEGATE_PARAMS_TEST_KEY",
+        "llm.max_tokens": "64",
+        "llm.max_tokens_param": "max_tokens",
+        "llm.price_input_usd_per_1m": "2.5",
+        "extra.api_key": MARKER,
+        "extra.prompt": f"never mention {MARKER}",
+    }
+
+
+def test_a_redacted_saved_config_flattens_like_the_live_one(tmp_path, monkeypatch):
+    """What resume compares: `.hydra/config.yaml` as redact_files left it, against the live config."""
+    monkeypatch.setenv("DELEGATE_PARAMS_TEST_KEY", CANARY)
+    live = {"llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "max_tokens": 64}, "seed": 7}
+    OmegaConf.save(OmegaConf.create(live), tmp_path / "config.yaml")
+    redact_files(tmp_path)
+    assert CANARY not in (tmp_path / "config.yaml").read_text(encoding="utf-8")
+    assert flatten(OmegaConf.to_container(OmegaConf.load(tmp_path / "config.yaml"))) == flatten(live)
 
 
 def test_flatten_cuts_long_values():
@@ -175,6 +216,16 @@ def test_interrupted_run_is_killed(store_dir, cfg, client):
             run_id = run.run_id
             raise KeyboardInterrupt
     assert client.get_run(run_id).info.status == "KILLED"
+
+
+def test_logged_params_carry_no_secret(store_dir, cfg, client, monkeypatch):
+    monkeypatch.setenv("DELEGATE_PARAMS_TEST_KEY", CANARY)
+    tree = {"llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "api_key_env": "DELEGATE_PARAMS_TEST_KEY"}}
+    with tracked_run(connect_store(cfg, store_dir), "secret-params", {}) as run:
+        run.log_params(flatten(tree))
+        run_id = run.run_id
+    params = client.get_run(run_id).data.params
+    assert params == {"llm.base_url": "http://***@127.0.0.1:8000/v1", "llm.api_key_env": "DELEGATE_PARAMS_TEST_KEY"}
 
 
 def test_more_params_than_one_batch(store_dir, cfg, client):
