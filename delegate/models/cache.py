@@ -13,7 +13,8 @@ from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, Text
 # Settings that change how a call is made or billed, never what it returns: not part of the key.
 NOT_IN_KEY = {
     "name", "price_input_usd_per_1m", "price_cached_input_usd_per_1m", "price_output_usd_per_1m", "api_key_env",
-    "timeout_s", "max_retries", "max_requests_in_flight", "max_batch_size", "batch_wait_ms",
+    "timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight", "max_batch_size",
+    "batch_wait_ms",
 }
 
 
@@ -41,6 +42,12 @@ def request_key(
         request["tool_choice"] = tool_choice
     payload = json.dumps(request, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def is_empty(response: ChatResponse) -> bool:
+    """No text (whitespace aside) and no tool calls: never stored, and a stored one (written by an older version) is
+    a miss, so a server's transient empty reply is not replayed once it recovers."""
+    return not response.text.strip() and not response.tool_calls
 
 
 class ResponseCache:
@@ -77,7 +84,8 @@ class ResponseCache:
 
 
 class CachedModel:
-    """A backend behind the cache: a hit returns the stored reply, with the tokens and latency it cost when made."""
+    """A backend behind the cache: a hit returns the stored reply, with the tokens and latency it cost when made.
+    Failed calls and empty replies (`is_empty`) are not stored."""
 
     def __init__(self, model: ChatModel, cache: ResponseCache, identity: dict[str, Any]):
         self._model = model
@@ -93,12 +101,13 @@ class CachedModel:
     ) -> ChatResponse:
         key = request_key(self._identity, messages, tools, tool_choice)
         stored = self._cache.get(key)
-        if stored is not None:
+        if stored is not None and not is_empty(stored):
             if on_text is not None:
                 on_text(stored.text)
             return replace(stored, cache_hit=True)
         response = await self._model.chat(messages, tools, on_text, tool_choice)
-        self._cache.put(key, response)
+        if not is_empty(response):
+            self._cache.put(key, response)
         return response
 
     async def aclose(self) -> None:

@@ -5,6 +5,7 @@ ChatResponse, so every server's quirks end at this boundary (see `read_reply`).
 """
 
 import asyncio
+import functools
 import itertools
 import json
 import re
@@ -26,6 +27,7 @@ from delegate.models.base import (
     ToolCall,
 )
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
+from delegate.models.retry import BREAKER_THRESHOLD, RetryingCaller
 from delegate.models.secrets import read_api_key
 
 # Local servers accept any key, but the SDK refuses to start without one.
@@ -42,10 +44,14 @@ _REFUSAL_WORDS = re.compile(
     r"unsupported|not supported|does not support|extra inputs|extra_forbidden|not permitted|unrecognized|unknown (?:parameter|field|argument)",
     re.IGNORECASE,
 )
+# Finish reasons that explain a reply with no content and no tool calls: it is empty, not malformed.
+_EMPTY_FOR_A_REASON = {"length", "content_filter"}
 
 
 class MalformedResponse(ValueError):
-    """A reply that is not a chat completion at all (no choices, not a JSON object); fails that call, like an HTTP error."""
+    """A 200 reply that is not a usable chat completion (not JSON, not an object, no choices, a message with neither
+    content nor tool calls); fails that call like an HTTP error, and is retried like one. Its message says which,
+    never quoting the body."""
 
 
 class OpenAICompatibleModel:
@@ -53,11 +59,14 @@ class OpenAICompatibleModel:
         self.cfg = cfg
         self.role = role
         api_key = read_api_key(cfg.api_key_env, role, required=cfg.base_url is None)
+        base_url = cfg.base_url or OPENAI_BASE_URL
+        # The SDK's own retries are off: ours (delegate.models.retry) share one back-off per endpoint and a breaker.
         self._client = openai.AsyncOpenAI(
-            api_key=api_key or PLACEHOLDER_API_KEY,
-            base_url=cfg.base_url or OPENAI_BASE_URL,
-            timeout=cfg.timeout_s,
-            max_retries=cfg.max_retries,
+            api_key=api_key or PLACEHOLDER_API_KEY, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
+        )
+        self._send = RetryingCaller(
+            base_url, cfg.model, cfg.max_retries, cfg.retry_backoff_s, cfg.retry_max_backoff_s,
+            functools.partial(failing_line, role, cfg), also_transient=(MalformedResponse,),
         )
         self._in_flight = asyncio.Semaphore(cfg.max_requests_in_flight) if cfg.max_requests_in_flight else None
 
@@ -75,32 +84,51 @@ class OpenAICompatibleModel:
         if tools:
             request["tools"] = tools
             request["tool_choice"] = tool_choice
+        used_ids = _tool_call_ids(messages)
+        started_s = time.perf_counter()
+        text_passed_on = False
+
+        def sink(text: str) -> None:
+            nonlocal text_passed_on
+            text_passed_on = True
+            on_text(text)
+
+        async def attempt() -> ChatResponse:
+            message, finish_reason, usage = await self._request(request, None if on_text is None else sink)
+            # The latency is the call's as the caller waited for it: retries and their waits included.
+            return read_reply(message, finish_reason, usage, time.perf_counter() - started_s, bool(tools), used_ids)
+
+        return await self._send(attempt, may_retry=lambda: not text_passed_on)
+
+    async def _request(self, request: dict[str, Any], on_text: TextSink | None) -> tuple[Any, Any, Any]:
+        """One attempt: (message, finish_reason, usage) as the server sent them, streamed to `on_text` if given."""
         async with self._in_flight or nullcontext():
-            started_s = time.perf_counter()
             try:
                 if on_text is None:
-                    # The SDK's documented route for a raw request: same retries, timeout and auth as
-                    # `chat.completions.create`, without its per-call walk over the messages' type hints; `object`
-                    # returns the decoded JSON as it came, for `read_reply` to judge.
-                    body = await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
-                    message, finish_reason, usage = _first_choice(body)
-                else:
-                    message, finish_reason, usage = await self._stream(request, on_text)
-                    if finish_reason is None and not message["content"] and not message["tool_calls"]:
-                        # An empty stream: the server can't stream this request (llama-cpp-python's function
-                        # calling, with tool_choice="auto"). Asked again, not streamed; the text is passed on whole.
-                        body = await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
-                        message, finish_reason, usage = _first_choice(body)
-                        if isinstance(message, dict) and _text(message.get("content")):
-                            on_text(_text(message.get("content")))
+                    return _first_choice(await self._post(request))
+                message, finish_reason, usage = await self._stream(request, on_text)
+                if finish_reason is None and not message["content"] and not message["tool_calls"]:
+                    # An empty stream: the server can't stream this request (llama-cpp-python's function calling,
+                    # with tool_choice="auto"). Asked again, not streamed; the text is passed on whole.
+                    message, finish_reason, usage = _first_choice(await self._post(request))
+                    if isinstance(message, dict) and _text(message.get("content")):
+                        on_text(_text(message.get("content")))
+                return message, finish_reason, usage
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
                 refused = self._refused_setting(error)
                 if refused is None:
                     raise
                 raise ConfigError(refused) from None
-        return read_reply(
-            message, finish_reason, usage, time.perf_counter() - started_s, bool(tools), _tool_call_ids(messages)
-        )
+
+    async def _post(self, request: dict[str, Any]) -> Any:
+        """The decoded JSON of a non-streamed reply, as it came (a non-JSON body comes back as its text).
+
+        The SDK's documented route for a raw request: same timeout and auth as `chat.completions.create`, without its
+        per-call walk over the messages' type hints; `object` leaves the body for `_first_choice` to judge."""
+        try:
+            return await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
+        except json.JSONDecodeError:
+            raise MalformedResponse("the server's reply is labelled JSON but is not valid JSON (truncated?)") from None
 
     @property
     def _max_tokens_field(self) -> str:
@@ -108,7 +136,8 @@ class OpenAICompatibleModel:
 
     async def _stream(self, request: dict[str, Any], on_text: TextSink) -> tuple[dict[str, Any], Any, Any]:
         """Stream the completion, passing text on as it comes; returns (message, finish_reason, usage) like a plain
-        reply, its tool calls put together from their deltas (see `StreamedToolCalls`)."""
+        reply, its tool calls put together from their deltas (see `StreamedToolCalls`), its content null when no
+        delta carried any. A chunk that is not JSON is a MalformedResponse."""
         stream = await self._client.post(
             CHAT_COMPLETIONS_PATH,
             body=request | {"stream": True, "stream_options": {"include_usage": True}},
@@ -117,28 +146,35 @@ class OpenAICompatibleModel:
             stream_cls=openai.AsyncStream[object],
         )
         parts: list[str] = []
+        content_sent = False
         calls = StreamedToolCalls()
         finish_reason = usage = None
-        async for chunk in stream:
-            if not isinstance(chunk, dict):
-                continue
-            # Some servers send usage on every chunk, some only on the last: the last one seen holds.
-            usage = chunk.get("usage") or usage
-            for choice in chunk.get("choices") or ():
-                if not isinstance(choice, dict):
-                    continue
-                finish_reason = choice.get("finish_reason") or finish_reason
-                delta = choice.get("delta")
-                if not isinstance(delta, dict):
-                    continue
-                text = _text(delta.get("content"))
-                if text:
-                    parts.append(text)
-                    on_text(text)
-                pieces = delta.get("tool_calls")
-                for piece in [pieces] if isinstance(pieces, dict) else pieces or ():
-                    calls.add(piece)
-        return {"content": "".join(parts), "tool_calls": calls.assembled()}, finish_reason, usage
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if not isinstance(chunk, dict):
+                        continue
+                    # Some servers send usage on every chunk, some only on the last: the last one seen holds.
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        if not isinstance(choice, dict):
+                            continue
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        delta = choice.get("delta")
+                        if not isinstance(delta, dict):
+                            continue
+                        content_sent = content_sent or delta.get("content") is not None
+                        text = _text(delta.get("content"))
+                        if text:
+                            parts.append(text)
+                            on_text(text)
+                        pieces = delta.get("tool_calls")
+                        for piece in [pieces] if isinstance(pieces, dict) else pieces or ():
+                            calls.add(piece)
+        except json.JSONDecodeError:
+            raise MalformedResponse("a streamed chunk of the server's reply is not valid JSON") from None
+        content = "".join(parts) if content_sent else None
+        return {"content": content, "tool_calls": calls.assembled()}, finish_reason, usage
 
     def _refused_setting(self, error: openai.APIStatusError) -> str | None:
         """One line naming our setting and its fix, when the server refused a parameter we sent; else None.
@@ -169,8 +205,39 @@ class OpenAICompatibleModel:
         await self._client.close()
 
 
+def failing_line(role: str, cfg: OpenAIModelConfig, status: int) -> str:
+    """The circuit breaker's one line for HTTP `status` (400, 401, 403, 404) from `role`'s endpoint: the setting to
+    check and the fix. Never quotes the server's error (it may echo a key)."""
+    at = f"{role}.base_url={cfg.base_url}" if cfg.base_url else f"OpenAI's API ({role}.base_url=null)"
+    seen = f"HTTP {status}, {BREAKER_THRESHOLD} calls in a row"
+    if status == 401:
+        key = f"${cfg.api_key_env}" if cfg.api_key_env else "no key (api_key_env=null)"
+        return (
+            f"{role}: {at} refused the API key ({seen}); set {role}.api_key_env to the variable holding a valid key "
+            f"for this server (now: {key})"
+        )
+    if status == 403:
+        return (
+            f"{role}: {at} denies this key access to {role}.model={cfg.model} ({seen}); use a key with access to it "
+            f"({role}.api_key_env), or another {role}.model"
+        )
+    if status == 404:
+        return (
+            f"{role}.model={cfg.model} is not served at {at} ({seen}); check the model's name (the server lists them "
+            f"at <base_url>/models) and the URL's path (usually ending in /v1)"
+        )
+    return (
+        f"{role}: {at} refused the request for {role}.model={cfg.model} ({seen}); check {role}'s request settings: "
+        f"max_tokens={cfg.max_tokens}, max_tokens_param={MaxTokensParam(cfg.max_tokens_param).value}, "
+        f"temperature={cfg.temperature}"
+    )
+
+
 def _first_choice(body: Any) -> tuple[Any, Any, Any]:
-    """(message, finish_reason, usage) of a decoded non-streamed reply; MalformedResponse if it has no choice."""
+    """(message, finish_reason, usage) of a non-streamed reply as `_post` returns it; MalformedResponse if it is not
+    a JSON object with a choice."""
+    if isinstance(body, str):  # the SDK hands back the text of a body not labelled JSON (an HTML error page)
+        raise MalformedResponse("the server's reply is text (an HTML page?), not a JSON chat completion")
     if not isinstance(body, dict):
         raise MalformedResponse(f"the server's reply is a JSON {type(body).__name__}, not a chat completion object")
     choices = body.get("choices")
@@ -185,7 +252,9 @@ def read_reply(
 ) -> ChatResponse:
     """A server's reply as a ChatResponse, whatever shape its fields came in.
 
-    - content: a string; a list of text parts is joined; null is "".
+    - content: a string; a list of text parts is joined. Null or missing with no tool calls is a MalformedResponse,
+      unless `finish_reason` says why nothing came (`length`: the output bound ran out; `content_filter`): then "".
+    - message: anything but an object is a MalformedResponse.
     - tool calls: each one is a function call whatever its `type` says (or a missing one); `function.arguments`
       becomes JSON text (an object is serialized, null or missing is "", a number is its JSON), so the caller can
       answer anything unusable with a tool error; a call with no string name is passed on as MALFORMED_CALL_NAME.
@@ -197,12 +266,16 @@ def read_reply(
       (event USAGE_MISSING): unknown, never 0.
     """
     events: list[str] = []
-    message = message if isinstance(message, dict) else {}
+    finish_reason = finish_reason if isinstance(finish_reason, str) else None
+    if not isinstance(message, dict):
+        raise MalformedResponse("the server's reply has a choice without a message")
     text = _text(message.get("content"))
     raw_calls = message.get("tool_calls")
     if isinstance(raw_calls, dict):
         raw_calls = [raw_calls]
     calls = [_read_call(call) for call in raw_calls] if isinstance(raw_calls, list) else []
+    if message.get("content") is None and not calls and finish_reason not in _EMPTY_FOR_A_REASON:
+        raise MalformedResponse("the server's reply has neither content (null or missing) nor tool calls")
     native = True
     if not calls and tools_offered and HERMES_OPEN_TAG in text:
         hermes = parse_tool_calls(text)
@@ -220,7 +293,7 @@ def read_reply(
         completion_tokens=completion,
         latency_s=latency_s,
         tool_calls=tool_calls,
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        finish_reason=finish_reason,
         reasoning_tokens=reasoning,
         provider_cached_prompt_tokens=provider_cached,
         events=tuple(events),

@@ -2,17 +2,16 @@
 
 import asyncio
 
-import openai
 import pytest
 from omegaconf import OmegaConf
 
 from delegate.config.schema import OpenAIModelConfig
+from delegate.errors import ModelCallError
 from delegate.models import build_model
 from delegate.models.base import ChatResponse, ToolCall
 from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
 from delegate.models.metered import MeteredModel
 from delegate.records import ModelPrices, RoleUsage
-from delegate.models.openai_compatible import OpenAICompatibleModel
 from tests.support.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "What is 6*7?"}]
@@ -145,6 +144,8 @@ def test_the_key_changes_with_what_decides_the_reply(changed):
         {"price_cached_input_usd_per_1m": 1.25},
         {"timeout_s": 5.0},
         {"max_retries": 0},
+        {"retry_backoff_s": 2.0},
+        {"retry_max_backoff_s": 5.0},
         {"max_requests_in_flight": 2},
         {"name": "renamed"},
     ],
@@ -237,7 +238,7 @@ def test_a_different_endpoint_or_generation_setting_misses(cache, scripted_serve
 def test_sampled_calls_are_not_cached(cache, scripted_server):
     scripted_server.push(Reply(content="one"), Reply(content="two"))
     model = cached_model(scripted_server.base_url, cache, temperature=0.7)
-    assert isinstance(model, OpenAICompatibleModel)
+    assert not isinstance(model, CachedModel)
     first, second = chat_in_turn(model, (HELLO, None), (HELLO, None))
     assert (first.text, second.text) == ("one", "two")
     assert len(scripted_server.requests) == 2
@@ -250,11 +251,48 @@ def test_sampled_calls_are_not_cached(cache, scripted_server):
 def test_a_failed_call_is_not_cached(cache, scripted_server):
     scripted_server.push(Reply(status=500, content="down"), Reply(content="\\boxed{1}"))
 
-    with pytest.raises(openai.InternalServerError):
+    with pytest.raises(ModelCallError, match="InternalServerError"):
         chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None))
     [response] = chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None))
     assert (response.text, response.cache_hit) == ("\\boxed{1}", False)
     assert len(scripted_server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "poisoned",
+    [Reply(raw_message={"role": "assistant", "content": None}), Reply(content=""), Reply(content=" \n")],
+    ids=["null", "empty", "blank"],
+)
+def test_an_empty_or_null_reply_is_not_cached_and_the_recovered_one_is(cache, scripted_server, poisoned):
+    scripted_server.push(poisoned, Reply(content="\\boxed{42}"))
+    model = cached_model(scripted_server.base_url, cache, max_retries=0)
+    try:
+        [first] = chat_in_turn(model, (HELLO, None))
+    except ModelCallError as error:  # null content: the call failed
+        assert error.kind == "MalformedResponse"
+        first = None
+    assert first is None or (first.text.strip(), first.cache_hit) == ("", False)
+    assert cache.get(request_key(model_identity(scripted_cfg(scripted_server.base_url, max_retries=0)), HELLO, None)) is None
+    # The server recovered: the next run asks again and gets (and keeps) the real answer.
+    second, third = chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None), (HELLO, None))
+    assert (second.text, second.cache_hit, third.text, third.cache_hit) == ("\\boxed{42}", False, "\\boxed{42}", True)
+    assert len(scripted_server.requests) == 2
+
+
+def test_an_empty_reply_stored_by_an_older_version_is_a_miss(cache, scripted_server):
+    identity = model_identity(scripted_cfg(scripted_server.base_url))
+    cache.put(request_key(identity, HELLO, None), ChatResponse(text="", prompt_tokens=5, completion_tokens=0, latency_s=0.1))
+    scripted_server.push(Reply(content="\\boxed{42}"))
+    [response] = chat_in_turn(cached_model(scripted_server.base_url, cache), (HELLO, None))
+    assert (response.text, response.cache_hit) == ("\\boxed{42}", False)
+    assert cache.get(request_key(identity, HELLO, None)).text == "\\boxed{42}"
+
+
+def test_a_reply_with_only_tool_calls_is_cached(cache, scripted_server):
+    scripted_server.push(Reply(content=None, tool_calls=[{"name": "ask", "arguments": '{"q": "1"}'}]))
+    model = cached_model(scripted_server.base_url, cache)
+    first, second = chat_in_turn(model, (HELLO, TOOLS), (HELLO, TOOLS))
+    assert (first.text, second.cache_hit, len(scripted_server.requests)) == ("", True, 1)
 
 
 def test_a_hit_streams_the_stored_text_to_the_sink(cache, scripted_server):

@@ -55,17 +55,22 @@ def test_tool_calls_are_parsed(scripted_server):
     assert response.as_message()["tool_calls"][1]["function"]["arguments"] == "{bad"
 
 
-def test_server_errors_are_retried_by_the_backend(scripted_server):
+def test_server_errors_are_retried_by_the_backend_not_the_sdk(scripted_server):
     scripted_server.push(Reply(status=503), Reply(status=429, headers={"Retry-After": "0"}), Reply(content="fine"))
-    response = chat(make_model(scripted_server.base_url, max_retries=2), [{"role": "user", "content": "hi"}])
+    model = make_model(scripted_server.base_url, max_retries=2, retry_backoff_s=0.01)
+    assert model._client.max_retries == 0  # the SDK's own retries would multiply ours
+    response = chat(model, [{"role": "user", "content": "hi"}])
     assert response.text == "fine"
     assert len(scripted_server.requests) == 3
+    # The SDK sends a retry count with each request: every attempt was the SDK's first.
+    assert {h.get("x-stainless-retry-count") for h in scripted_server.headers} == {"0"}
 
 
 def test_errors_past_the_retry_budget_raise(scripted_server):
     scripted_server.push(Reply(status=500), Reply(status=500))
     with pytest.raises(openai.InternalServerError):
-        chat(make_model(scripted_server.base_url, max_retries=1), [{"role": "user", "content": "hi"}])
+        chat(make_model(scripted_server.base_url, max_retries=1, retry_backoff_s=0.01), [{"role": "user", "content": "hi"}])
+    assert len(scripted_server.requests) == 2
 
 
 def test_timeout_bounds_a_slow_call(scripted_server):

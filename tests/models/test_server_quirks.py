@@ -22,7 +22,9 @@ STREAMED = [False, True]
 
 
 def make_model(base_url: str, **overrides) -> OpenAICompatibleModel:
-    cfg = OpenAIModelConfig(**{"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None} | overrides)
+    """A model that asks once: what a reply is read as, not whether it is asked again (tests/models/test_retry.py)."""
+    defaults = {"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None, "max_retries": 0}
+    cfg = OpenAIModelConfig(**defaults | overrides)
     return OpenAICompatibleModel(cfg, role="llm")
 
 
@@ -135,10 +137,10 @@ def test_tool_calls_sent_as_one_object_instead_of_a_list(scripted_server):
     ("content", "text"),
     [
         ([{"type": "text", "text": "So "}, {"type": "text", "text": "\\boxed{48}"}], "So \\boxed{48}"),
-        (None, ""),
         ("plain", "plain"),
+        ("", ""),
     ],
-    ids=["parts", "null", "string"],
+    ids=["parts", "string", "empty"],
 )
 def test_content_of_any_shape_becomes_text(scripted_server, content, text):
     scripted_server.push(Reply(raw_message={"role": "assistant", "content": content}))
@@ -309,13 +311,62 @@ def test_a_tool_call_only_drafted_in_reasoning_is_not_a_call(scripted_server):
         ({"id": "x"}, "no choices"),
         ({"id": "x", "choices": ["text"]}, "no choices"),
         (["not", "an", "object"], "a JSON list, not a chat completion object"),
+        ("a string", "is text"),
+        ({"id": "x", "choices": [{"index": 0, "finish_reason": "stop"}]}, "a choice without a message"),
+        ({"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]}, "neither content"),
+        ({"choices": [{"message": {"role": "assistant"}, "finish_reason": "stop"}]}, "neither content"),
+        ({"choices": [{"message": {"content": None, "tool_calls": []}, "finish_reason": None}]}, "neither content"),
     ],
-    ids=["empty-choices", "null-choices", "no-choices", "string-choice", "array"],
+    ids=["empty-choices", "null-choices", "no-choices", "string-choice", "array", "string", "no-message",
+         "null-content", "no-content", "null-content-empty-calls"],
 )
 def test_a_reply_that_is_not_a_completion_fails_the_call_with_one_clear_error(scripted_server, body, error):
     scripted_server.push(Reply(raw_body=body))
     with pytest.raises(MalformedResponse, match=error):
         chat(make_model(scripted_server.base_url))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        ("<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html", "is text"),
+        ('{"id": "chatcmpl-1", "choices": [{"message": {"content": "4', "application/json", "not valid JSON"),
+        ('{"id": "chatcmpl-1", "choices": [{"message": {"content": "4', "text/plain", "is text"),
+    ],
+    ids=["html", "truncated-json", "truncated-text"],
+)
+@pytest.mark.parametrize("streamed", STREAMED, ids=["plain", "streamed"])
+def test_a_body_that_is_not_json_fails_the_call_without_quoting_it(scripted_server, body, content_type, error, streamed):
+    # Streamed, the body holds no events: the call is asked again without streaming, and gets the same body.
+    scripted_server.default = Reply(raw_text=body, content_type=content_type)
+    with pytest.raises(MalformedResponse, match=error) as caught:
+        chat(make_model(scripted_server.base_url), streamed=streamed)
+    assert "502" not in str(caught.value) and "chatcmpl" not in str(caught.value)
+
+
+def test_a_streamed_chunk_that_is_not_json_fails_the_call(scripted_server):
+    cut = 'data: {"choices": [{"delta": {"content": "4\n\n'  # an event cut short, then the stream ends
+    scripted_server.push(Reply(raw_text=cut, content_type="text/event-stream"))
+    with pytest.raises(MalformedResponse, match="streamed chunk"):
+        chat(make_model(scripted_server.base_url), streamed=True)
+
+
+def test_a_stream_with_neither_content_nor_tool_calls_fails_the_call(scripted_server):
+    scripted_server.push(Reply(raw_chunks=[chunk({"role": "assistant", "content": None}), chunk({}, "stop")]))
+    with pytest.raises(MalformedResponse, match="neither content"):
+        chat(make_model(scripted_server.base_url), streamed=True)
+
+
+@pytest.mark.parametrize("finish_reason", ["length", "content_filter"])
+@pytest.mark.parametrize("streamed", STREAMED, ids=["plain", "streamed"])
+def test_no_content_is_an_empty_reply_when_the_finish_reason_says_why(scripted_server, finish_reason, streamed):
+    """A reasoning model that spent its whole output bound thinking, or a filtered reply: empty, not malformed."""
+    if streamed:
+        scripted_server.push(Reply(raw_chunks=[chunk({"role": "assistant"}), chunk({}, finish_reason)]))
+    else:
+        scripted_server.push(Reply(raw_message={"role": "assistant", "content": None}, finish_reason=finish_reason))
+    response = chat(make_model(scripted_server.base_url), streamed=streamed)
+    assert (response.text, response.tool_calls, response.finish_reason) == ("", (), finish_reason)
 
 
 # Kind 4: token counts

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 
@@ -41,6 +41,13 @@ class Reply:
     raw_message: dict | None = None
     # The whole body, sent as it is (not streamed; an error body too, with `status`); wins over every field above.
     raw_body: Any = None
+    # The whole body as text, not JSON-encoded (an HTML page, truncated JSON), labelled `content_type`; never
+    # streamed; wins over every other field.
+    raw_text: str | None = None
+    content_type: str = "application/json"
+    # The request's headers (Authorization included) appended to `content`, or to the error message: a server or
+    # proxy that echoes what it was sent.
+    echo_headers: bool = False
     # "counts": built from the token counts and the details below; a dict: sent as it is; None: `"usage": null`;
     # "omit": no usage at all (in a stream, no usage chunk even when `include_usage` is asked for).
     usage: dict | str | None = "counts"
@@ -55,7 +62,8 @@ Responder = Callable[[dict], Reply]
 
 
 class ScriptedServer:
-    """Answers chat completions from a reply queue, then a responder, then ``default``."""
+    """Answers chat completions from a reply queue, then a responder, then ``default``; with `fail_every`, every nth
+    request gets a fault instead."""
 
     def __init__(self, replies: Iterable[Reply] | Responder | None = None, default: Reply | None = None):
         self._lock = threading.Lock()
@@ -69,6 +77,9 @@ class ScriptedServer:
         self.requests: list[dict] = []
         # HTTP headers of each request (names lower-cased), in the same order, so tests can check what a client sends besides the body.
         self.headers: list[dict[str, str]] = []
+        # When each request arrived (time.monotonic()), in the same order.
+        self.arrivals_s: list[float] = []
+        self._fault: tuple[int, Reply] | None = None
         self._ids = itertools.count()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -117,6 +128,12 @@ class ScriptedServer:
         with self._lock:
             self._responder = responder
 
+    def fail_every(self, n: int, reply: Reply) -> None:
+        """Answer every nth request (the nth, 2nth, ... counted from the first) with `reply`, e.g. a 429 with
+        Retry-After; the script (queue, responder, default) answers the others and is not consumed by the faults."""
+        with self._lock:
+            self._fault = (n, reply)
+
     def _next_id(self) -> int:
         with self._lock:
             return next(self._ids)
@@ -125,6 +142,9 @@ class ScriptedServer:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
+            self.arrivals_s.append(time.monotonic())
+            if self._fault is not None and len(self.requests) % self._fault[0] == 0:
+                return self._fault[1]
             if self._queue:
                 return self._queue.popleft()
             responder = self._responder
@@ -201,6 +221,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.delay_s:
             time.sleep(reply.delay_s)
+        if reply.echo_headers:
+            echoed = "; ".join(f"{name}: {value}" for name, value in self.headers.items())
+            reply = replace(reply, content=f"{reply.content or ''} (request headers: {echoed})")
+        if reply.raw_text is not None:
+            self._send_bytes(reply.status, reply.raw_text.encode(), reply.content_type, reply.headers)
+            return
         if reply.status != 200 and reply.raw_body is not None:
             self._send_json(reply.status, reply.raw_body, reply.headers)
             return
@@ -278,9 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -156,6 +156,42 @@ def test_requests_are_recorded(server: ScriptedServer) -> None:
     assert server.requests[1]["tools"][0]["function"]["name"] == "f"
 
 
+def test_every_nth_request_gets_the_fault_and_the_script_is_not_consumed(server: ScriptedServer) -> None:
+    server.push(Reply(content="one"), Reply(content="two"), Reply(content="three"), Reply(content="four"))
+    server.fail_every(3, Reply(status=429, headers={"Retry-After": "1", "retry-after-ms": "50"}))
+    c, got = client(server), []
+    for _ in range(6):
+        try:
+            got.append(c.chat.completions.create(model="m", messages=USER).choices[0].message.content)
+        except openai.RateLimitError as error:
+            got.append((error.response.headers["retry-after"], error.response.headers["retry-after-ms"]))
+    assert got == ["one", "two", ("1", "50"), "three", "four", ("1", "50")]
+    assert len(server.arrivals_s) == 6 and server.arrivals_s == sorted(server.arrivals_s)
+
+
+@pytest.mark.parametrize("status", [200, 502])
+def test_a_raw_text_body_is_sent_as_it_is(server: ScriptedServer, status: int) -> None:
+    server.push(Reply(raw_text="<html>Bad Gateway</html>", content_type="text/html", status=status))
+    body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(server.base_url + "/chat/completions", data=body))
+    except urllib.error.HTTPError as error:
+        response = error
+    with response:
+        assert (response.status, response.headers["Content-Type"]) == (status, "text/html")
+        assert response.read() == b"<html>Bad Gateway</html>"
+
+
+def test_echo_headers_puts_the_request_headers_in_the_error(server: ScriptedServer) -> None:
+    server.push(Reply(status=401, content="bad key", echo_headers=True), Reply(content="hi", echo_headers=True))
+    c = OpenAI(base_url=server.base_url, api_key="sk-canary-123", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        c.chat.completions.create(model="m", messages=USER)
+    assert caught.value.body["message"].startswith("bad key (request headers: ")
+    assert "authorization: Bearer sk-canary-123" in caught.value.body["message"]
+    assert "Bearer sk-canary-123" in c.chat.completions.create(model="m", messages=USER).choices[0].message.content
+
+
 def test_models_and_unknown_paths(server: ScriptedServer) -> None:
     assert [m.id for m in client(server).models.list()] == ["scripted"]
     with pytest.raises(urllib.error.HTTPError) as err:
