@@ -36,6 +36,11 @@ def _mean_or_nan(values: list[float]) -> float:
 def summarize(records: list[SampleRecord]) -> dict[str, float]:
     """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts.
 
+    `accuracy` is over every problem. `accuracy_clean` (with its Wilson interval) is over the clean problems only,
+    those no model failure shaped (neither errored nor degraded); NaN when none is clean. `n_errors` counts the
+    problems a failed model call ended, `n_degraded` those answered after a model call failed (e.g. the LLM alone,
+    after the SLM failed).
+
     Token averages are per problem, over the problems whose calls in that role all reported usage: a problem with
     a call whose server sent no token counts is left out of that role's `avg_<role>_*_tokens` (NaN when none is
     left), and `n_<role>_usage_missing` / `n_usage_missing` count such calls. `cost_usd` sums the calls that
@@ -46,11 +51,17 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
         raise ValueError("no sample records to summarize")
     correct = sum(r.correct for r in records)
     low, high = wilson_interval(correct, n)
+    clean = [r for r in records if r.clean]
+    correct_clean = sum(r.correct for r in clean)
+    clean_low, clean_high = wilson_interval(correct_clean, len(clean)) if clean else (math.nan, math.nan)
     latencies_s = [r.latency_s for r in records]
     metrics = {
         "accuracy": correct / n,
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
+        "accuracy_clean": correct_clean / len(clean) if clean else math.nan,
+        "accuracy_clean_ci_low": clean_low,
+        "accuracy_clean_ci_high": clean_high,
         "avg_latency_s": mean(latencies_s),
         "p50_latency_s": float(np.percentile(latencies_s, 50)),
         "p95_latency_s": float(np.percentile(latencies_s, 95)),
@@ -84,6 +95,7 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
                                  sum(r.usage[role].calls for r in records for role in ROLES)),
         "n_samples": float(n),
         "n_errors": float(sum(r.error is not None for r in records)),
+        "n_degraded": float(sum(r.degraded for r in records)),
         "n_usage_missing": float(n_usage_missing),
     }
     return metrics

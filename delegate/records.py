@@ -2,10 +2,13 @@
 
 The runner writes records; metrics, resume, the sweep summary, the report and reproduce read them only through
 `parse_record` / `read_records`, so a field is named once, here.
+
+Record version 2 grew `degraded` and `failures` without a new version: both have defaults, so a line written before
+them reads as a problem no model failure touched (not degraded, no failures).
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,8 @@ from delegate.models.base import ChatResponse
 
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
-# Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version.
+# Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version. A field added
+# with a default keeps the version (older lines read with the default).
 RECORD_VERSION = 2
 # The roles a record accounts for; a strategy uses some of them, the others stay at zero.
 ROLES = ("llm", "slm")
@@ -159,7 +163,7 @@ class SampleRecord:
     extracted: str | None
     # Which rule of `delegate.scoring.extract_answer` found it: boxed, answer_is, hashes, last_number, none.
     extraction_rule: str
-    # Right, and no model call failed.
+    # Right, and the attempt was not ended by a failed model call (`error`); a degraded problem can be right.
     correct: bool
     # End-to-end wall time of this problem in this run, seconds.
     latency_s: float
@@ -177,6 +181,18 @@ class SampleRecord:
     # The whole conversation, in OpenAI's message format.
     transcript: list[dict[str, Any]]
     record_version: int = RECORD_VERSION
+    # A model call failed (after its retries) and the strategy went on without it, so the result was shaped by the
+    # failure (e.g. the LLM answered alone after the SLM failed). Never set together with `error`.
+    degraded: bool = False
+    # One entry per model call that failed after its retries and whose failure the strategy absorbed, in the order
+    # they failed: "<role>: <kind> (HTTP <status>): <detail>", e.g. "slm: RateLimitError (HTTP 429): slow down".
+    # Kept when the attempt then ended in `error` as well.
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """No model failure shaped this problem: it neither errored nor was degraded."""
+        return self.error is None and not self.degraded
 
     @property
     def usage_reported(self) -> bool:

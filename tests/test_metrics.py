@@ -12,6 +12,9 @@ METRIC_NAMES = {
     "accuracy",
     "accuracy_ci_low",
     "accuracy_ci_high",
+    "accuracy_clean",
+    "accuracy_clean_ci_low",
+    "accuracy_clean_ci_high",
     "avg_latency_s",
     "p50_latency_s",
     "p95_latency_s",
@@ -26,6 +29,7 @@ METRIC_NAMES = {
     "cost_usd",
     "n_samples",
     "n_errors",
+    "n_degraded",
     "delegation_rate",
     "cache_saved_usd",
     "cache_hit_rate",
@@ -107,6 +111,10 @@ def test_summarize_metrics_by_hand():
         "accuracy": 0.5,
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
+        # No record is degraded: the clean problems are the three that did not error, two of them right.
+        "accuracy_clean": 2 / 3,
+        "accuracy_clean_ci_low": wilson_interval(2, 3)[0],
+        "accuracy_clean_ci_high": wilson_interval(2, 3)[1],
         "avg_latency_s": 16.0 / 4,
         # numpy's linear percentile over [1, 2, 3, 10]: rank 1.5 and rank 2.85.
         "p50_latency_s": 2.5,
@@ -122,6 +130,7 @@ def test_summarize_metrics_by_hand():
         "cost_usd": 0.06,
         "n_samples": 4.0,
         "n_errors": 1.0,
+        "n_degraded": 0.0,
         # Two of four records called the SLM at least once.
         "delegation_rate": 0.5,
         "cache_saved_usd": 0.014,
@@ -204,3 +213,33 @@ def test_reasoning_and_provider_cached_tokens_are_averaged_per_problem():
     ]
     metrics = summarize(records)
     assert (metrics["avg_llm_reasoning_tokens"], metrics["avg_llm_provider_cached_prompt_tokens"]) == (200, 512)
+
+
+# Problems a model failure shaped
+
+
+FAILURE = "slm: InternalServerError (HTTP 500): backend down"
+
+
+def test_degraded_problems_are_counted_and_left_out_of_the_clean_accuracy():
+    records = [
+        make_record(0, correct=True),
+        make_record(1, correct=False),
+        # Answered right by the LLM alone after the SLM failed: counts in accuracy, not in accuracy_clean.
+        make_record(2, correct=True, degraded=True, failures=[FAILURE]),
+        make_record(3, correct=True, degraded=True, failures=[FAILURE, FAILURE]),
+        make_record(4, correct=False, error="InternalServerError (HTTP 500): llm down"),
+    ]
+    metrics = summarize(records)
+    assert (metrics["n_samples"], metrics["n_errors"], metrics["n_degraded"]) == (5, 1, 2)
+    assert metrics["accuracy"] == pytest.approx(3 / 5)
+    assert metrics["accuracy_clean"] == pytest.approx(1 / 2)
+    assert (metrics["accuracy_clean_ci_low"], metrics["accuracy_clean_ci_high"]) == pytest.approx(wilson_interval(1, 2))
+
+
+def test_clean_accuracy_is_undefined_when_no_problem_is_clean():
+    records = [make_record(0, degraded=True, failures=[FAILURE]), make_record(1, correct=False, error="TimeoutError: no reply")]
+    metrics = summarize(records)
+    assert metrics["n_degraded"] == 1 and metrics["accuracy"] == 0.5
+    for name in ("accuracy_clean", "accuracy_clean_ci_low", "accuracy_clean_ci_high"):
+        assert math.isnan(metrics[name]), name

@@ -65,3 +65,23 @@ def test_anything_else_is_refused_with_the_line_and_the_fix(tmp_path, line, mess
     with pytest.raises(IncompatibleRecords, match=message) as raised:
         read_records(path)
     assert isinstance(raised.value, ConfigError) and "\n" not in str(raised.value)
+
+
+def test_a_degraded_record_lists_its_failures_and_survives_the_round_trip(tmp_path):
+    degraded = make_record(3, degraded=True, failures=["slm: RateLimitError (HTTP 429): slow down"])
+    writer = SampleWriter(tmp_path / "samples.jsonl")
+    writer.write(degraded)
+    writer.close()
+    data = json.loads(degraded.to_json())
+    assert (data["degraded"], data["failures"]) == (True, ["slm: RateLimitError (HTTP 429): slow down"])
+    assert read_records(tmp_path / "samples.jsonl") == [degraded]
+    assert not degraded.clean and make_record(4).clean and not make_record(5, error="TimeoutError: x").clean
+
+
+def test_a_line_written_before_degraded_existed_reads_as_not_degraded(tmp_path):
+    # Same record version: the new fields have defaults.
+    data = json.loads(make_record(1).to_json())
+    del data["degraded"], data["failures"]
+    (tmp_path / "samples.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
+    [record] = read_records(tmp_path / "samples.jsonl")
+    assert (record.degraded, record.failures, record.record_version) == (False, [], RECORD_VERSION)

@@ -4,6 +4,7 @@ Every row is a flat dict (column → value, None where a value is undefined), so
 object. Accuracies and rates are proportions in [0, 1]; changes are percentages.
 """
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -20,6 +21,8 @@ PAIR_STATISTICS = (
     "mcnemar_p", "both_right", "only_baseline", "only_candidate", "both_wrong",
     "llm_tokens_change_pct", "total_tokens_change_pct", "cost_change_pct", "latency_change_pct",
 )
+
+CLEAN_ACCURACY = ("accuracy_clean", "accuracy_clean_ci_low", "accuracy_clean_ci_high")
 
 
 @dataclass
@@ -43,10 +46,11 @@ def analyse(runs: list[LoadedRun], skipped: list[str]) -> Report:
 
 
 def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
-    """One row per run in the study's shape: n, accuracy with its Wilson 95% CI, average and p95 latency (s), average
-    prompt and completion tokens per problem for each role, average tool calls, delegation rate (share of problems
-    with at least one tool call), cost per problem and per 1,000 problems (USD), failed problems, and whether the run is on the accuracy-cost
-    Pareto front."""
+    """One row per run in the study's shape: n, accuracy with its Wilson 95% CI, the accuracy over the clean problems
+    (neither errored nor degraded) with its CI (None when none is clean), average and p95 latency (s), average prompt
+    and completion tokens per problem for each role, average tool calls, delegation rate (share of problems with at
+    least one tool call), cost per problem and per 1,000 problems (USD), errored and degraded problems, and whether the
+    run is on the accuracy-cost Pareto front."""
     rows = []
     for run in runs:
         n = len(run.records)
@@ -55,6 +59,7 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
             "method": run.label, "run": run.run_name, "run_id": run.run_id, "strategy": run.strategy, "n": n,
             "accuracy": metrics["accuracy"], "accuracy_ci_low": metrics["accuracy_ci_low"],
             "accuracy_ci_high": metrics["accuracy_ci_high"],
+            **{name: _defined(metrics[name]) for name in CLEAN_ACCURACY},
             "avg_latency_s": metrics["avg_latency_s"], "p95_latency_s": metrics["p95_latency_s"],
         }
         for role in ROLES:
@@ -65,12 +70,18 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
             "avg_tool_calls": metrics["avg_tool_calls"], "delegation_rate": metrics["delegation_rate"],
             "cost_per_problem_usd": cost_per_problem_usd, "cost_per_1k_problems_usd": 1000 * cost_per_problem_usd,
             "cache_hit_rate": metrics["cache_hit_rate"], "errors": int(metrics["n_errors"]),
+            "degraded": int(metrics["n_degraded"]),
         }
         rows.append(row)
     front = pareto_front([(r["cost_per_problem_usd"], r["accuracy"]) for r in rows])
     for index, row in enumerate(rows):
         row["pareto_front"] = index in front
     return rows
+
+
+def _defined(value: float) -> float | None:
+    """None for NaN (a metric undefined for this run), so a row's JSON stays JSON."""
+    return None if math.isnan(value) else value
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

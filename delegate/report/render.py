@@ -7,6 +7,7 @@ import pandas as pd
 
 from delegate.records import ROLES
 from delegate.report.analysis import Report
+from delegate.report.summary import NOT_AVAILABLE, accuracy_cell
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -14,7 +15,6 @@ COMPARISON_CSV = "comparison.csv"
 PAIRS_CSV = "pairs.csv"
 ORACLE_CSV = "oracle.csv"
 DELEGATION_CSV = "delegation.csv"
-NOT_AVAILABLE = "n/a"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -62,23 +62,27 @@ def runs_note(report: Report, experiments: dict[str, str]) -> str:
 
 
 def _comparison_section(report: Report) -> str:
-    header = ["method", "n", "accuracy [95% CI]", "avg latency (s)", "p95 latency (s)"]
+    header = ["method", "n", "accuracy [95% CI]", "accuracy, clean problems [95% CI]", "avg latency (s)", "p95 latency (s)"]
     header += [f"avg {role.upper()} {kind} tokens" for role in ROLES for kind in ("prompt", "completion")]
-    header += ["avg tool calls", "delegation rate", "cost / problem (USD)", "cost / 1,000 problems (USD)", "cache hits", "errors"]
+    header += ["avg tool calls", "delegation rate", "cost / problem (USD)", "cost / 1,000 problems (USD)", "cache hits", "errors",
+               "degraded"]
     rows = []
     for r in report.comparison:
         rows.append([
             r["method"] + (" *" if r["pareto_front"] else ""), str(r["n"]),
-            f"{_pct(r['accuracy'])} [{_pct(r['accuracy_ci_low'])}, {_pct(r['accuracy_ci_high'])}]",
+            accuracy_cell(r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"]),
+            accuracy_cell(r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]),
             _number(r["avg_latency_s"], 2), _number(r["p95_latency_s"], 2),
             *[_number(r[f"avg_{role}_{kind}_tokens"]) for role in ROLES for kind in ("prompt", "completion")],
             _number(r["avg_tool_calls"], 2), _pct(r["delegation_rate"]),
             f"{r['cost_per_problem_usd']:.6f}", f"{r['cost_per_1k_problems_usd']:.4f}", _pct(r["cache_hit_rate"]),
-            str(r["errors"]),
+            str(r["errors"]), str(r["degraded"]),
         ])
     return (
         "## Comparison\n\n" + markdown_table(header, rows) + "\n\n"
-        "Accuracy: share of problems right, with its Wilson 95% score interval. Latency: end-to-end per problem. "
+        "Accuracy: share of problems right, with its Wilson 95% score interval. Clean problems: those no model "
+        "failure shaped, neither errored (a failed call ended the problem) nor degraded (answered after a model call "
+        "failed, e.g. by the LLM alone after the SLM failed); n/a when there is none. Latency: end-to-end per problem. "
         "Tokens: averages per problem, per model, as the models reported them. Delegation rate: share of problems "
         "with at least one tool call. Cost: at the configured prices (what the calls cost when made, cached or not). "
         "Cache hits: the share of model calls answered from the response cache; their latency is this run's, near "

@@ -1,15 +1,32 @@
 """The short table a job and a sweep print at their end: one line per run, in the reference study's shape."""
 
+import math
+
 import pandas as pd
+
+# What a table shows for a value that is undefined for a run.
+NOT_AVAILABLE = "n/a"
+
+
+def accuracy_cell(accuracy: float, low: float, high: float) -> str:
+    """'62.5% [30.6%, 86.3%]': an accuracy with its 95% interval; 'n/a' when it is undefined (NaN or None)."""
+    if accuracy is None or math.isnan(accuracy):
+        return NOT_AVAILABLE
+    return f"{accuracy:.1%} [{low:.1%}, {high:.1%}]"
 
 
 def summary_table(rows: list[dict]) -> str:
-    """One row per run: `rows` hold a `method` label and the metrics of `delegate.metrics.summarize`."""
+    """One row per run: `rows` hold a `method` label and the metrics of `delegate.metrics.summarize`.
+
+    `accuracy_clean` is the accuracy over the problems no model failure shaped; `errors` and `degraded` count the
+    problems a failed call ended and those answered after one.
+    """
     table = pd.DataFrame(
         {
             "run": r.get("run_name", ""),
             "method": r["method"],
-            "accuracy": f"{r['accuracy']:.1%} [{r['accuracy_ci_low']:.1%}, {r['accuracy_ci_high']:.1%}]",
+            "accuracy": accuracy_cell(r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"]),
+            "accuracy_clean": accuracy_cell(r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]),
             "avg_latency_s": f"{r['avg_latency_s']:.2f}",
             "avg_llm_tokens": f"{r['avg_llm_tokens']:.1f}",
             "avg_slm_tokens": f"{r['avg_slm_tokens']:.1f}",
@@ -17,6 +34,7 @@ def summary_table(rows: list[dict]) -> str:
             "cost_usd": f"{r['cost_usd']:.4f}",
             "n": int(r["n_samples"]),
             "errors": int(r["n_errors"]),
+            "degraded": int(r["n_degraded"]),
         }
         for r in rows
     )

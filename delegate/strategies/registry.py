@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable
 from hydra.core.config_store import ConfigStore
 
 from delegate.data.problem import Problem
-from delegate.errors import ConfigError
+from delegate.errors import ConfigError, ModelCallError
 from delegate.models.metered import MeteredModel
 from delegate.records import Delegation
 from delegate.strategies.observer import Observer
@@ -25,6 +25,19 @@ class Attempt:
     events: Counter = field(default_factory=Counter)
     # One entry per tool call: the sub-question, the SLM's output and usage, what went back to the LLM.
     delegations: list[Delegation] = field(default_factory=list)
+    # Model calls that failed after their retries and that the strategy went on without, as `SampleRecord.failures`
+    # lists them; any makes the record `degraded`, unless the attempt ends in an error anyway.
+    failures: list[str] = field(default_factory=list)
+
+    def absorb_failure(self, role: str, error: Exception) -> None:
+        """Note that a call of `role` failed and the strategy goes on without it: '<role>: <describe_failure>'."""
+        self.failures.append(f"{role}: {describe_failure(error)}")
+
+
+def describe_failure(error: Exception) -> str:
+    """What failed, for a record: 'RateLimitError (HTTP 429): <detail>' for a ModelCallError, '<Type>: <message>'
+    for any other exception."""
+    return str(error) if isinstance(error, ModelCallError) else f"{type(error).__name__}: {error}"
 
 
 # solve(problem, models by role, the strategy's config, an observer, the attempt to fill in)

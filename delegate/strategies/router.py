@@ -10,7 +10,7 @@ from omegaconf import MISSING
 
 from delegate.config.schema import PromptConfig, StrategyConfig
 from delegate.data.problem import Problem
-from delegate.errors import ConfigError
+from delegate.errors import ConfigError, ModelCallError
 from delegate.models.base import ToolCall
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
@@ -57,7 +57,7 @@ class ToolErrorMessages:
     invalid_arguments: str = MISSING  # {argument}
     empty_question: str = MISSING  # {argument}
     question_too_long: str = MISSING  # {argument}, {chars}, {max_chars}
-    slm_error: str = MISSING  # {detail}: the SLM's error
+    slm_error: str = MISSING  # {detail}: what failed (kind and HTTP status), never the server's message
     over_limit: str = MISSING  # {max_tool_calls}
 
 
@@ -123,6 +123,12 @@ def read_question(call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages) -
     return question.strip(), None, None
 
 
+def failure_summary(error: Exception) -> str:
+    """What the LLM is told about a failed SLM call: its kind and HTTP status ('RateLimitError (HTTP 429)'), or the
+    exception's class name. Never the server's message: it may echo a key, and it would go to another provider."""
+    return error.summary if isinstance(error, ModelCallError) else type(error).__name__
+
+
 class RouterAttempt:
     """One problem's delegation loop, with its counters."""
 
@@ -159,7 +165,9 @@ class RouterAttempt:
                     raise
                 except Exception as error:  # noqa: BLE001 - an SLM failure is reported to the LLM, not fatal
                     event = "slm_error"
-                    result = fill(self.cfg.tool_errors.slm_error, detail=f"{type(error).__name__}: {error}")
+                    result = fill(self.cfg.tool_errors.slm_error, detail=failure_summary(error))
+                    # The LLM answers on without this sub-answer: the record says the result was degraded.
+                    self.attempt.absorb_failure(self.slm.role, error)
                 else:
                     result = self.tool_result_text(slm_response.text)
                     entry.slm_output = slm_response.text

@@ -1,8 +1,8 @@
 """Records as the MLflow UI shows them: each problem's verdict on its trace, and the run's table, description and dataset.
 
 Per trace (written by `trace_writer`): the gold answer as an expectation, the score as feedback (`correct`, with the
-extracted answer and the rule that found it), and tags (strategy, run, problem id, verdict), so the Traces tab
-shows and filters right and wrong answers. The trace's state stays about execution: OK unless a model call failed
+extracted answer and the rule that found it), and tags (strategy, run, problem id, verdict, degraded), so the Traces
+tab shows and filters right and wrong answers, and the answers a failed model call shaped. The trace's state stays about execution: OK unless a model call failed
 (ERROR); a wrong answer is an OK trace whose `correct` feedback is false and whose `verdict` tag is `wrong`.
 
 Per run (at the end of a job, over every record, resumed ones included): the per-problem table (`problems.json`,
@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.entities import AssessmentSource, AssessmentSourceType, Expectation, Feedback
 
 from delegate.records import ROLES, SampleRecord
+from delegate.report.summary import accuracy_cell
 from delegate.tracking.mlflow_run import redacted_uri, sqlite_path
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ RUN_TAG = "run"
 PROBLEM_TAG = "problem_id"
 DATASET_TAG = "dataset"
 VERDICT_TAG = "verdict"
+# "true" when a model call failed and the strategy answered without it (the record's `degraded`), else "false".
+DEGRADED_TAG = "degraded"
 RIGHT, WRONG, FAILED = "right", "wrong", "error"
 # The trace search for the problems not answered right (MLflow's `search_traces` filter_string; in the UI's Traces
 # tab: Filters → Assessments → correct = False). `tags.verdict = 'wrong'` leaves out failed model calls.
@@ -80,16 +83,18 @@ def trace_tags(root: "SpanRecord", run_name: str | None) -> dict[str, str]:
 
 def verdict_tags(record: SampleRecord) -> dict[str, str]:
     """The tags a trace gets from its problem's record: the dataset (with the problem id, the problem's identity
-    across runs) and the verdict."""
-    return {DATASET_TAG: record.dataset, VERDICT_TAG: verdict(record)}
+    across runs), the verdict, and whether a failed model call shaped the answer (`degraded`: true/false)."""
+    return {DATASET_TAG: record.dataset, VERDICT_TAG: verdict(record), DEGRADED_TAG: str(record.degraded).lower()}
 
 
 def rationale(record: SampleRecord) -> str:
-    """Why the scorer said right or wrong, in one line: what it extracted, by which rule, against which gold."""
+    """Why the scorer said right or wrong: what it extracted, by which rule, against which gold, and the failed
+    calls of a degraded problem."""
     if record.error is not None:
         return f"no answer: a model call failed ({record.error})"
     found = f"extracted {record.extracted!r}" if record.extracted is not None else "no answer found"
-    return f"{found} (rule: {record.extraction_rule}), gold {record.gold!r}"
+    degraded = f"; degraded, answered after a model call failed ({'; '.join(record.failures)})" if record.degraded else ""
+    return f"{found} (rule: {record.extraction_rule}), gold {record.gold!r}{degraded}"
 
 
 def trace_assessments(record: SampleRecord, trace_id: str) -> list["Assessment"]:
@@ -135,7 +140,7 @@ def log_trace_verdicts(store, trace_verdicts: list[TraceVerdict]) -> None:
     MLflow writes each tag and each assessment in transactions of its own (2-3 ms an assessment on SQLite, more than
     the whole job spends on a problem), and trace tags sent as root-span attributes through `log_spans` cost about
     0.3 ms each there. The batch inserts the same rows as MLflow's own `start_trace` does for a trace that arrives
-    with its tags and assessments: 0.3-0.8 ms a trace for all five tags and both assessments.
+    with its tags and assessments: 0.3-0.8 ms a trace for all its tags and both assessments.
     """
     if not any(v.tags or v.assessments for v in trace_verdicts):
         return
@@ -211,8 +216,9 @@ def _queue_rollups(session, traces) -> None:
 
 
 def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
-    """One row per problem, in id order: id, question, gold, extracted, rule, correct, verdict, tool calls, tokens per
-    model (prompt + completion, as reported), latency (s), cost (USD) and the error of a failed model call."""
+    """One row per problem, in id order: id, question, gold, extracted, rule, correct, verdict, degraded, tool calls,
+    tokens per model (prompt + completion, as reported), latency (s), cost (USD), the error of a failed model call,
+    and the failed calls the strategy went on without (joined by '; ', None when there were none)."""
     return pd.DataFrame(
         {
             "id": r.id,
@@ -222,28 +228,34 @@ def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
             "extraction_rule": r.extraction_rule,
             "correct": r.correct,
             "verdict": verdict(r),
+            "degraded": r.degraded,
             "tool_calls": r.tool_calls,
             **{f"{role}_tokens": r.usage[role].tokens for role in ROLES},
             "latency_s": round(r.latency_s, 3),
             "cost_usd": r.cost_usd,
             "error": r.error,
+            "failures": "; ".join(r.failures) or None,
         }
         for r in sorted(records, key=lambda r: r.id)
     )
 
 
 def run_description(summary: dict[str, Any], dataset: str) -> str:
-    """The run's summary row as the MLflow UI's description (Markdown): method, accuracy with its Wilson 95% CI,
-    tokens per problem per model, cost, latency, failures."""
+    """The run's summary row as the MLflow UI's description (Markdown): method, accuracy with its Wilson 95% CI and
+    over the clean problems, tokens per problem per model, cost, latency, failed and degraded problems."""
     tokens = " + ".join(f"{summary[f'avg_{role}_tokens']:.1f} {role.upper()}" for role in ROLES)
+    n_clean = int(summary["n_samples"] - summary["n_errors"] - summary["n_degraded"])
+    clean = accuracy_cell(summary["accuracy_clean"], summary["accuracy_clean_ci_low"], summary["accuracy_clean_ci_high"])
     return (
         f"**{summary['method']}** on {int(summary['n_samples'])} problems of `{dataset}`: "
         f"accuracy **{summary['accuracy']:.1%}** [{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}] "
-        f"(Wilson 95% CI) · {tokens} tokens per problem · {summary['avg_tool_calls']:.2f} tool calls per problem · "
-        f"cost {summary['cost_usd']:.4f} USD · {summary['avg_latency_s']:.2f} s per problem · "
-        f"{int(summary['n_errors'])} failed\n\n"
+        f"(Wilson 95% CI), {clean} on the {n_clean} clean problems · {tokens} tokens per problem · "
+        f"{summary['avg_tool_calls']:.2f} tool calls per problem · cost {summary['cost_usd']:.4f} USD · "
+        f"{summary['avg_latency_s']:.2f} s per problem · {int(summary['n_errors'])} failed · "
+        f"{int(summary['n_degraded'])} degraded (answered after a model call failed)\n\n"
         f"Per problem: the Traces tab (its `{CORRECT}` column; Filters → Assessments → {CORRECT} = False lists the "
-        f"wrong answers) and the `{PROBLEMS_TABLE}` table under Artifacts."
+        f"wrong answers, the search `tags.{DEGRADED_TAG} = 'true'` the degraded ones) and the `{PROBLEMS_TABLE}` table under "
+        "Artifacts."
     )
 
 

@@ -49,6 +49,28 @@ def test_comparison_row_in_the_study_shape():
     assert row["cache_hit_rate"] == 0.0
 
 
+FAILURE = "slm: InternalServerError (HTTP 500): backend down"
+
+
+def test_comparison_row_shows_the_accuracy_over_the_clean_problems_and_counts_degraded_ones():
+    records = [
+        make_record(0, correct=True),
+        make_record(1, correct=False),
+        make_record(2, correct=True, degraded=True, failures=[FAILURE]),
+        make_record(3, correct=False, error="InternalServerError (HTTP 500): llm down"),
+    ]
+    [row] = comparison_rows([LoadedRun("abc", "r", "1", "router", "router (m)", records, label="router (m)")])
+    assert (row["accuracy"], row["accuracy_clean"]) == (0.5, 0.5)
+    assert row["accuracy_clean_ci_low"] < 0.5 < row["accuracy_clean_ci_high"]
+    assert (row["errors"], row["degraded"]) == (1, 1)
+
+
+def test_clean_accuracy_is_none_not_nan_when_no_problem_is_clean():
+    [row] = comparison_rows([loaded("router", [True, False], degraded=True, failures=[FAILURE])])
+    assert row["degraded"] == 2 and row["accuracy"] == 0.5
+    assert (row["accuracy_clean"], row["accuracy_clean_ci_low"], row["accuracy_clean_ci_high"]) == (None, None, None)
+
+
 def test_pareto_front_keeps_only_runs_no_cheaper_run_matches():
     # (cost, accuracy): the cheapest, then only runs more accurate than everything cheaper.
     points = [(0.5, 0.80), (0.1, 0.60), (0.3, 0.55), (0.9, 0.90), (0.1, 0.60), (0.7, 0.80)]

@@ -9,6 +9,7 @@ import pytest
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
+from delegate.metrics import summarize
 from delegate.strategies.router import RouterConfig
 from tests.support.cli import logged_records, mlflow_runs, run_eval
 from tests.support.router import PROBLEM, solve
@@ -50,6 +51,7 @@ def test_one_delegation_goes_to_the_slm_and_its_answer_back_to_the_llm(llm, slm)
     assert record.correct is True and record.extracted == "48"
     assert record.tool_calls == 1
     assert record.events == {}
+    assert record.degraded is False and record.failures == []
 
     # The SLM saw only the sub-question, under its own system prompt, and no tools.
     [slm_request] = slm.requests
@@ -222,20 +224,51 @@ def test_question_at_the_length_limit_is_accepted(llm, slm):
     assert record.events == {}
 
 
-def test_slm_failure_is_reported_to_the_llm_not_to_the_record(llm, slm):
+# Body of the SLM server's error: what the LLM's provider must never see.
+SLM_ERROR_BODY = "backend down; it echoed CANARY-IN-THE-BODY"
+
+
+def test_an_slm_failure_is_told_to_the_llm_by_kind_and_status_and_degrades_the_record(llm, slm):
     llm.push(Reply(tool_calls=[ask("What is 6*8?", "call_a")]), Reply(content="Then by hand: \\boxed{48}"))
-    slm.push(Reply(status=500, content="backend down"))
-    record, _ = solve(llm, slm, "slm.max_retries=0")
+    slm.push(Reply(status=500, content=SLM_ERROR_BODY))
+    record, cfg = solve(llm, slm, "slm.max_retries=0")
     assert len(slm.requests) == 1
     [message] = tool_messages(llm.requests[1])
     assert message["tool_call_id"] == "call_a"
-    assert message["content"].startswith("Error:")
-    assert "InternalServerError" in message["content"]
+    # What failed, never the server's words: they may echo a key, and would go to another provider.
+    assert message["content"] == cfg.tool_errors.slm_error.format(detail="InternalServerError (HTTP 500)")
+    assert "backend down" not in json.dumps(llm.requests) and "CANARY" not in json.dumps(llm.requests)
+    assert record.delegations[0].error == "slm_error" and record.delegations[0].result == message["content"]
+    # The LLM answered alone, as the router allows; the record says the SLM's failure shaped the result.
     assert record.events == {"slm_error": 1}
-    assert record.error is None
-    assert record.correct is True
+    assert record.error is None and record.correct is True
     assert record.response == "Then by hand: \\boxed{48}"
-    assert record.delegations[0].error == "slm_error"
+    assert record.degraded is True
+    [failure] = record.failures
+    assert failure.startswith("slm: InternalServerError (HTTP 500)")
+
+
+def test_a_degraded_problem_counts_apart_and_stays_out_of_the_clean_accuracy(llm, slm):
+    # A healthy problem answered wrong, then a degraded one answered right by the LLM alone.
+    llm.push(Reply(tool_calls=[ask("What is 6*8?")]), Reply(content="\\boxed{47}"))
+    slm.push(Reply(content="\\boxed{48}"))
+    healthy, _ = solve(llm, slm, "slm.max_retries=0")
+    llm.push(Reply(tool_calls=[ask("What is 6*8?")]), Reply(content="\\boxed{48}"))
+    slm.push(Reply(status=500, content=SLM_ERROR_BODY))
+    degraded, _ = solve(llm, slm, "slm.max_retries=0")
+    assert (healthy.degraded, healthy.failures, degraded.degraded) == (False, [], True)
+    metrics = summarize([healthy, degraded])
+    assert (metrics["n_degraded"], metrics["n_errors"]) == (1, 0)
+    assert (metrics["accuracy"], metrics["accuracy_clean"]) == (0.5, 0.0)
+
+
+def test_an_slm_failure_before_an_llm_failure_is_listed_but_the_problem_errored_not_degraded(llm, slm):
+    llm.push(Reply(tool_calls=[ask("What is 6*8?")]), Reply(status=500, content="llm down"))
+    slm.push(Reply(status=500, content=SLM_ERROR_BODY))
+    record, _ = solve(llm, slm, "slm.max_retries=0", "llm.max_retries=0")
+    assert record.error.startswith("InternalServerError") and not record.correct
+    assert record.degraded is False
+    assert [f.split(":")[0] for f in record.failures] == ["slm"]
 
 
 # Cut-offs

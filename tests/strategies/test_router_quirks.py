@@ -207,7 +207,7 @@ def job(tmp_path, monkeypatch, *overrides: str) -> tuple[dict, list]:
 
 def test_a_reasoning_model_as_the_llm(tmp_path, monkeypatch, llm, slm):
     llm.set_responder(reasoning_llm)
-    summary, records = job(tmp_path, monkeypatch, "strategy=router", "llm=gpt-5-mini", f"llm.base_url={llm.base_url}",
+    summary, records = job(tmp_path, monkeypatch, "strategy=router", "llm=gpt-5-mini", f"llm.base_url={llm.base_url}", "llm.api_key_env=null",
                            "slm=openai-compatible", f"slm.base_url={slm.base_url}")
     assert all(r["max_completion_tokens"] == 8192 and "temperature" not in r for r in llm.requests)
     assert len(records) == 2 and all(r.error is None for r in records)

@@ -123,7 +123,7 @@ def test_each_trace_carries_the_gold_the_score_and_tags(jobs):
         assert trace.info.state.value == ("ERROR" if problem in FAILED else "OK")
     assert traces[2].info.assessments[1].rationale == "extracted '-1' (rule: boxed), gold '85'"
     assert traces[1].info.assessments[1].rationale == "extracted '48' (rule: boxed), gold '48'"
-    assert traces[22].info.assessments[1].rationale.startswith("no answer: a model call failed (InternalServerError: ")
+    assert traces[22].info.assessments[1].rationale.startswith("no answer: a model call failed (InternalServerError (HTTP 500): ")
 
 
 def test_the_wrong_answers_filter_finds_exactly_the_problems_not_answered_right(jobs):
@@ -157,7 +157,8 @@ def test_the_run_holds_its_per_problem_table_description_and_dataset(jobs):
     assert json.loads(run.data.tags[verdicts.LOGGED_ARTIFACTS_TAG]) == [{"path": verdicts.PROBLEMS_TABLE, "type": "table"}]
     table = problem_table(client, summary["run_id"], jobs["root"])
     assert list(table.columns) == ["id", "question", "gold", "extracted", "extraction_rule", "correct", "verdict",
-                                   "tool_calls", "llm_tokens", "slm_tokens", "latency_s", "cost_usd", "error"]
+                                   "degraded", "tool_calls", "llm_tokens", "slm_tokens", "latency_s", "cost_usd", "error",
+                                   "failures"]
     assert table["id"].tolist() == sorted(records)
     for row in table.itertuples():
         record = records[row.id]
@@ -168,9 +169,12 @@ def test_the_run_holds_its_per_problem_table_description_and_dataset(jobs):
     description = run.data.tags[verdicts.NOTE_TAG]
     assert description.startswith(
         f"**llm (scripted-llm)** on 6 problems of `sample/sample`: accuracy **50.0%** "
-        f"[{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}] (Wilson 95% CI) · "
+        f"[{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}] (Wilson 95% CI), "
+        f"60.0% [{summary['accuracy_clean_ci_low']:.1%}, {summary['accuracy_clean_ci_high']:.1%}] on the 5 clean problems · "
     )
     assert "tokens per problem" in description and "cost 0.0000 USD" in description and "1 failed" in description
+    assert "0 degraded (answered after a model call failed)" in description
+    assert not table["degraded"].any() and table["failures"].isna().all()
 
     [dataset_input] = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "sample/sample"
@@ -196,9 +200,10 @@ def test_the_ui_hint_makes_a_sqlite_path_absolute_and_hides_a_password(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert verdicts.ui_hint("sqlite:///runs/mlflow.db", "3", "abc").splitlines()[0].endswith(
         f"ui --backend-store-uri sqlite:///{tmp_path}/runs/mlflow.db")
-    assert "--backend-store-uri 'postgresql://me:***@db/mlflow'" in verdicts.ui_hint("postgresql://me:s3cret@db/mlflow", "3", "abc")
+    # The whole userinfo goes (delegate.redaction), the user name with the password.
+    assert "--backend-store-uri 'postgresql://***@db/mlflow'" in verdicts.ui_hint("postgresql://me:s3cret@db/mlflow", "3", "abc")
     assert verdicts.ui_hint("http://me:s3cret@mlflow-host:5000/", "3", "abc") == (
-        "MLflow UI: http://me:***@mlflow-host:5000/#/experiments/3/runs/abc")
+        "MLflow UI: http://***@mlflow-host:5000/#/experiments/3/runs/abc")
 
 
 def save_hydra_config(cfg, output_dir: Path) -> None:
@@ -272,6 +277,29 @@ def test_one_transaction_writes_what_the_public_calls_write(store_run):
     assert written(mlflow_trace_id(200))[0] == {"dataset": "sample/sample", "verdict": "right"}
     found = client.search_traces(locations=[experiment_id], filter_string="feedback.correct = 'true'")
     assert sorted(t.info.trace_id for t in found) == [mlflow_trace_id(200), mlflow_trace_id(300)]
+
+
+def test_a_degraded_problem_is_tagged_and_listed_with_its_failures(store_run):
+    uri, client, experiment_id, run_id = store_run
+    writer = TraceWriter(uri, experiment_id, run_id)
+    writer.put(root_span(1, 400))
+    writer.put(root_span(2, 500))
+    assert writer.close() is None
+    failure = "slm: InternalServerError (HTTP 500): backend down"
+    degraded = make_record(1, gold="12", extracted="12", degraded=True, failures=[failure])
+    clean = make_record(2, gold="12", extracted="12")
+    verdicts.insert_in_one_transaction(TracingClient(uri).store, [
+        verdicts.TraceVerdict(mlflow_trace_id(trace), verdicts.verdict_tags(record), verdicts.trace_assessments(record, mlflow_trace_id(trace)))
+        for trace, record in ((400, degraded), (500, clean))])
+    found = client.search_traces(locations=[experiment_id], filter_string="tags.degraded = 'true'")
+    assert [t.info.trace_id for t in found] == [mlflow_trace_id(400)]
+    assert client.get_trace(mlflow_trace_id(500)).info.tags["degraded"] == "false"
+    # Right, but the scorer's rationale says the answer came after a failed call.
+    assert verdicts.rationale(degraded) == (
+        f"extracted '12' (rule: boxed), gold '12'; degraded, answered after a model call failed ({failure})")
+    table = verdicts.problem_table([clean, degraded])
+    assert table["degraded"].tolist() == [True, False]
+    assert table["failures"].tolist()[0] == failure and table["failures"].isna().tolist() == [False, True]
 
 
 def test_verdicts_for_a_trace_not_in_the_store_are_refused_whole(store_run):
