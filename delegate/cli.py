@@ -1,6 +1,8 @@
 """What the console scripts share: quiet library logging, `--help` built from conf/, Hydra's config errors as one line."""
 
+import copy
 import difflib
+import itertools
 import logging
 import os
 import re
@@ -11,10 +13,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from delegate.config import CONFIG_DIR, register_schemas
+from delegate.redaction import install_log_redaction
 
 # INFO lines that come once per model request (the HTTP clients; httpx2/httpcore2 are the names newer openai SDKs
 # log under) or once per store (MLflow creating and migrating its SQLite tables): noise on the terminal and in
@@ -30,13 +33,15 @@ WIDTH = 100
 
 
 def quiet_libraries() -> None:
-    """Set the loggers in NOISY_LOGGERS to WARNING (`openai`'s is left alone when $OPENAI_LOG asks for its lines), and
-    stop SELF_PRINTING_LOGGERS passing their lines on (what their own `disable_propagation()` does, without importing
-    them).
+    """Install the log redaction (delegate.redaction), set the loggers in NOISY_LOGGERS to WARNING (`openai`'s is left
+    alone when $OPENAI_LOG asks for its lines), and stop SELF_PRINTING_LOGGERS passing their lines on (what their own
+    `disable_propagation()` does, without importing them).
 
     Call it before Hydra starts and in each job (launchers run jobs in other processes): Hydra's job logging sets the
     root logger to INFO, which these named loggers no longer inherit.
     """
+    # Every log line, ours or a library's (httpx logs each URL), passes the one redaction step.
+    install_log_redaction()
     for name in NOISY_LOGGERS:
         if name == "openai" and os.environ.get("OPENAI_LOG"):
             continue
@@ -328,34 +333,64 @@ def _is_group(key: str) -> bool:
     return "/" in group or (CONFIG_DIR / group).is_dir()
 
 
-def check_sweep(overrides: list[str]) -> None:
-    """Compose a sweep's jobs ahead of Hydra, which makes the sweep's folder before it composes them; raises what
-    composing raises (see config_error_line), so a mistake leaves nothing behind.
+def _sweeper_params(overrides: list[str]) -> dict[str, str]:
+    """The sweep's params a config sets itself (`hydra.sweeper.params`, e.g. experiment=compare's strategies), read
+    from the config composed with the first value of each swept override."""
+    from hydra import compose, initialize_config_dir
 
-    One job with the first value of every swept key; one more per other option of a swept group (all other keys
-    as in the first); each other value of a swept key assigned into the first job's config, which checks its
-    type without composing again. Anything this misses Hydra still catches, after making the folder.
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    return {str(key): str(value) for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()}
+
+
+def job_configs(overrides: list[str], sweep: bool) -> list[DictConfig]:
+    """The config of every job `delegate-eval` would run for these overrides, composed ahead of Hydra, which makes
+    the run's (or sweep's) folder before it composes them; raises what composing raises (see config_error_line), so
+    a mistake leaves nothing behind.
+
+    One config for a single run. For a sweep (-m), one per combination, as Hydra's basic sweeper makes them: the
+    params the config sets (`hydra.sweeper.params`) and the command line's swept keys, the command line winning.
+    Overrides that pick a group option, add or delete a key are composed, once per combination of them; a plain
+    key's values are assigned into that composed config, which checks their types without composing again. A sweep
+    over an interval is left to Hydra.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from delegate.config import compose_config
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    swept = [o for o in parsed if o.is_sweep_override() and o.is_discrete_sweep()]
-    first = {id(o): f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" for o in swept}
-    base = [first.get(id(o), o.input_line) for o in parsed]
-    cfg = compose_config(base)
-    for override in swept:
+    if not sweep:
+        return [compose_config(overrides)]
+    parser = OverridesParser.create()
+    parsed = [o for o in parser.parse_overrides(overrides) if not o.is_sweep_override() or o.is_discrete_sweep()]
+    first_values = [
+        f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
+        for o in parsed
+    ]
+    params = [f"{key}={value}" for key, value in _sweeper_params(first_values).items()]
+    # {key: [(override line, value), ...]}: the config's params first, then the command line's, which replace them.
+    choices: dict[str, list[tuple[str, Any]]] = {}
+    for override in [*parser.parse_overrides(params), *parsed]:
         key = override.get_key_element()
-        if _is_group(key):
-            for value in list(override.sweep_string_iterator())[1:]:
-                compose_config([f"{key}={value}" if item == first[id(override)] else item for item in base])
-        elif not key.startswith(("+", "~", "hydra.")):
-            for text, value in list(zip(override.sweep_string_iterator(), override.sweep_iterator()))[1:]:
+        if override.is_sweep_override():
+            lines = (f"{key}={text}" for text in override.sweep_string_iterator())
+            choices[key] = list(zip(lines, override.sweep_iterator()))
+        else:
+            choices[key] = [(override.input_line, override.value())]
+    composed = [k for k in choices if _is_group(k) or k.startswith(("+", "~", "hydra."))]
+    assigned = [k for k in choices if k not in composed]
+    configs = []
+    for composed_choice in itertools.product(*(choices[k] for k in composed)):
+        cfg = compose_config([line for line, _ in composed_choice] + [choices[k][0][0] for k in assigned])
+        for assigned_choice in itertools.product(*(choices[k] for k in assigned)):
+            job = copy.deepcopy(cfg)
+            for key, (line, value) in zip(assigned, assigned_choice):
                 try:
-                    OmegaConf.update(cfg.copy(), key, value, merge=True)
+                    OmegaConf.update(job, key, value, merge=True)
                 except ValidationError as error:
-                    raise ConfigCompositionException(f"Error merging override {key}={text}") from error
+                    raise ConfigCompositionException(f"Error merging override {line}") from error
+            configs.append(job)
+    return configs
 
 
 @contextmanager
@@ -384,6 +419,6 @@ def config_errors_as_one_line() -> Iterator[None]:
 
 
 __all__ = [
-    "check_sweep", "config_error_line", "config_errors_as_one_line", "default_options", "help_text",
+    "config_error_line", "config_errors_as_one_line", "default_options", "help_text", "job_configs",
     "quiet_libraries", "wants_help",
 ]

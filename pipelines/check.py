@@ -6,7 +6,7 @@ from pathlib import Path
 from hydra.errors import HydraException
 
 from delegate.check import run_checks
-from delegate.cli import config_error_line
+from delegate.cli import config_error_line, quiet_libraries
 from delegate.config import compose_config
 from delegate.errors import ConfigError
 
@@ -14,9 +14,11 @@ USAGE = """\
 usage: delegate-check [OVERRIDE ...]
 
 Checks, for the config delegate-eval would compose from the same overrides, one line each:
-Python and key packages, the device and dtype of in-process models, the API keys the config names
-(never their values), a one-token call to each served model (an in-process one is loaded instead),
-the MLflow store (SQLite: a write rolled back; nothing is created or left behind) and the dataset.
+Python and key packages; the settings delegate-eval checks before every job (numbers in range, URLs,
+the device and dtype of in-process models and their weights, the API keys the config names, never
+their values, the MLflow store's URI, the response cache, every row of the dataset); then a
+one-token call to each model whose settings passed (an in-process one is loaded instead) and the
+MLflow store (SQLite: a write rolled back; nothing is created or left behind).
 
   delegate-check experiment=reference
   delegate-check llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 slm=local
@@ -26,6 +28,7 @@ Exit status: 0 all passed, 1 something failed (each ✗ says the fix), 2 a bad o
 
 def main(argv: list[str] | None = None) -> None:
     """Compose the config from `argv` (Hydra overrides), print one line per check, exit 0, 1 or 2."""
+    quiet_libraries()
     overrides = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help") for arg in overrides):
         print(USAGE)

@@ -6,14 +6,13 @@ import re
 import sys
 import time
 
-import openai
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from delegate.cli import config_error_line, default_options, help_text, quiet_libraries, wants_help
 from delegate.config import compose_config
 from delegate.data.problem import Problem
-from delegate.errors import ConfigError
+from delegate.errors import ConfigError, ModelCallError
 from delegate.records import ROLES, ModelPrices
 from delegate.models import ChatResponse, build_model
 from delegate.models.base import TextSink
@@ -225,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     except HydraException as error:
         print(f"error: {config_error_line(error) or str(error).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    except (openai.APIConnectionError, openai.APIStatusError) as error:
-        print(f"error: a model server failed ({type(error).__name__}: {error}); check llm.base_url / slm.base_url and that the server runs", file=sys.stderr)
+    except ModelCallError as error:
+        # The server's words stay out of it (redacted or not): what failed, where to look.
+        print(f"error: the {error.role} call failed ({error.summary}); check {error.role}.base_url and that the server runs", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -8,10 +8,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from delegate.cli import check_sweep, config_errors_as_one_line, help_text, quiet_libraries, wants_help
+from delegate.cli import config_errors_as_one_line, help_text, job_configs, quiet_libraries, wants_help
 from delegate.config import CONFIG_DIR, register_schemas, typed_config
-from delegate.errors import ConfigError, RunFailed
+from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.job import run_job
+from delegate.preflight import check_settings
 from delegate.reproduce import saved_config_arguments
 from delegate.sweep import SweepSummary
 
@@ -56,9 +57,13 @@ def evaluate(cfg: DictConfig) -> float | None:
         # Every finished problem is already in samples.jsonl; the MLflow run is marked KILLED.
         print(f"interrupted; continue with: delegate-eval <same overrides> resume={cfg.resume or hydra_cfg.runtime.output_dir}", file=sys.stderr)
         sys.exit(130)
-    except (ConfigError, RunFailed) as error:
-        # A user-fixable problem: one line, no traceback. In a sweep the other jobs still run.
-        print(f"error: {error}", file=sys.stderr)
+    except (ConfigError, RunFailed, RunStopped) as error:
+        # A user-fixable problem, or a run-level limit reached (its records kept): one line, no traceback. In a
+        # sweep the other jobs still run.
+        if isinstance(error, RunStopped):
+            print(f"stopped: {error} (resume={cfg.resume or hydra_cfg.runtime.output_dir})", file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return None
         sys.exit(2 if isinstance(error, ConfigError) else 1)
@@ -67,7 +72,9 @@ def evaluate(cfg: DictConfig) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: Hydra's app, with --config-dir/--config-path at a run's saved .hydra/ loading that config,
-    our own --help, and a config Hydra can't compose (a misspelt key, an unknown option) as one `error:` line, exit 2.
+    our own --help, and every job's config composed and its settings checked (delegate.preflight) before Hydra makes
+    a folder: a config Hydra can't compose (a misspelt key, an unknown option) or a wrong setting is one `error:`
+    line, exit status 2, and nothing is left behind.
 
     `argv`: the arguments (default: the command line's).
     """
@@ -78,11 +85,20 @@ def main(argv: list[str] | None = None) -> None:
         return
     sys.argv = [sys.argv[0], *saved_config_arguments(arguments, Path.cwd())]
     with config_errors_as_one_line():
-        if is_sweep_of_conf(arguments):
-            check_sweep([a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))])
+        if uses_conf(arguments):
+            configs = job_configs(overrides_of(arguments), sweep=is_sweep(arguments))
+            if runs_jobs(arguments):
+                try:
+                    for cfg in configs:
+                        check_settings(cfg, Path.cwd())
+                except ConfigError as error:
+                    print(f"error: {error}", file=sys.stderr)
+                    sys.exit(2)
         evaluate()
-    if SweepSummary.outcome is not None:
-        unfinished, jobs = SweepSummary.outcome
+    # Read once and cleared: the callback's class keeps it, and main may run again in this process.
+    outcome, SweepSummary.outcome = SweepSummary.outcome, None
+    if outcome is not None:
+        unfinished, jobs = outcome
         if unfinished:
             # Scripts and CI must see a sweep that lost jobs; each job's own error is printed above.
             print(f"error: {len(unfinished)} of {jobs} sweep jobs did not finish ({', '.join(unfinished)}); "
@@ -90,10 +106,27 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
 
 
-def is_sweep_of_conf(arguments: list[str]) -> bool:
-    """A sweep (-m) of conf/'s config, not of a saved one given by --config-path/--config-dir/--config-name."""
-    flags = {a.partition("=")[0] for a in arguments if a.startswith("-")}
-    return bool(flags & {"-m", "--multirun"}) and not flags & {"--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn"}
+def _flags(arguments: list[str]) -> set[str]:
+    return {a.partition("=")[0] for a in arguments if a.startswith("-")}
+
+
+def overrides_of(arguments: list[str]) -> list[str]:
+    """The Hydra overrides on a command line (key=value, ~key), without its flags and their values."""
+    return [a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+
+
+def is_sweep(arguments: list[str]) -> bool:
+    return bool(_flags(arguments) & {"-m", "--multirun"})
+
+
+def uses_conf(arguments: list[str]) -> bool:
+    """Whether the command line composes conf/'s config, not a saved one (--config-path/--config-dir/--config-name)."""
+    return not _flags(arguments) & {"--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn"}
+
+
+def runs_jobs(arguments: list[str]) -> bool:
+    """Whether Hydra will run the job(s), not only print something (--cfg, --info, --hydra-help, --shell-completion)."""
+    return not _flags(arguments) & {"--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion", "-sc", "--version"}
 
 
 if __name__ == "__main__":

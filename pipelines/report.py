@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+from delegate.cli import quiet_libraries
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.report import build_report, default_out_dir
@@ -33,6 +34,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
+    quiet_libraries()
     launch_dir = Path.cwd()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     tracking_uri = resolve_tracking_uri(TrackingConfig(uri=arguments.tracking_uri), launch_dir)

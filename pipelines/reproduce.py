@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from delegate.cli import quiet_libraries
 from delegate.errors import ConfigError, RunFailed
 from delegate.reproduce import REPRODUCES_TAG, comparison_table, reproduce, verdict
 
@@ -33,6 +34,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the reproduction, print the comparison, and exit with the status the epilog describes."""
     arguments = parse_arguments(argv)
+    quiet_libraries()
     print(f"reproducing {arguments.run} with overrides: {' '.join(arguments.overrides) or 'none'}")
     try:
         result = reproduce(arguments.run, arguments.overrides, Path.cwd(), arguments.tracking_uri, arguments.output_dir)

@@ -1,6 +1,7 @@
 """One problem to solve: a stable id, the question, and the gold answer."""
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,18 @@ def parse_gold(answer: str, marker: str | None) -> str:
             raise ValueError(f"answer has no {marker!r} marker: {answer[-80:]!r}")
         answer = answer.rsplit(marker, 1)[1]
     return answer.strip().replace(",", "")
+
+
+def gold_is_number(gold: str) -> bool:
+    """Whether the scorer reads `gold` as one number ("18", "-3.5", "3/4", "145.0", "18 dollars"), as it reads
+    an answer; a gold that is not (a word, an expression) could never be matched fairly."""
+    from delegate.scoring.extract import normalize_answer
+
+    value = normalize_answer(gold)
+    if value is None:
+        return False
+    try:
+        Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return True

@@ -1,15 +1,19 @@
-"""load_problems reads built-in, local and tmp JSON-lines splits, draws seeded samples, and names bad settings."""
+"""The loader reads built-in, local and tmp JSON-lines splits row by row, draws seeded samples of the usable problems,
+and names a bad setting or a bad line in one line."""
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from delegate.config.schema import DataConfig
-from delegate.data import Problem, dataset_id, load_problems
+from delegate.data import Problem, dataset_id, load_problems, load_split, read_split
 from delegate.errors import ConfigError
 
-GSM8K_TEST = Path(__file__).resolve().parents[2].parent / "shared/data/gsm8k/test.jsonl"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared/data"
+GSM8K_TEST = SHARED_DATA / "gsm8k/test.jsonl"
+SVAMP_TEST = SHARED_DATA / "svamp/test.jsonl"
 SAMPLE = DataConfig(name="sample", builtin="sample.jsonl")
 
 
@@ -138,3 +142,101 @@ def test_answers_without_the_gold_marker_name_the_setting(tmp_path):
 )
 def test_the_dataset_id_names_the_split_a_problem_comes_from(cfg, expected):
     assert dataset_id(cfg) == expected
+
+
+def local(path: Path, **fields) -> DataConfig:
+    return DataConfig(name="local", path=str(path), **fields)
+
+
+def one_line_error(cfg: DataConfig) -> str:
+    with pytest.raises(ConfigError) as caught:
+        read_split(cfg)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+ROW = '{"question": "1+1?", "answer": "#### 2"}\n'
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("# GSM8K\n\nA README, not data.\n", "not a JSON-lines file (line 1: Expecting value at column 1); "
+                                            "give a file with one JSON object per line"),
+    ("question,answer\n1+1?,2\n", "not a JSON-lines file (line 1: Expecting value at column 1); "
+                                   "give a file with one JSON object per line"),
+    ("", "the file is empty; give a JSON-lines file with one problem per line"),
+    ("\n  \n", "the file is empty; give a JSON-lines file with one problem per line"),
+    (ROW + ROW + '{"question": "2+2?", "answer": \n' + ROW,
+     "line 3 is not valid JSON (Expecting value at column 32); fix that line (one JSON object per line)"),
+    (ROW + '["1+1?", "2"]\n', "line 2 is an array, not a JSON object; give a file with one JSON object per line"),
+    (ROW + '{"question": "2+2?"}\n' + ROW, "line 2 has no 'answer' field, which the other rows have; "
+                                          "fix that line (or remove it)"),
+    ('{"prompt": "1+1?", "answer": "#### 2"}\n' * 2, "no row has a 'question' field (line 1 has prompt, answer); "
+                                                     "set data.question_field to the field that holds the question"),
+    (b"\xff\xfe\x00binary".decode("latin-1"), "not a JSON-lines file (line 1 is not UTF-8 text); "
+                                               "give a file with one JSON object per line"),
+], ids=["readme", "csv", "empty", "blank", "broken-line-3", "not-an-object", "missing-answer-line-2", "no-question",
+        "binary"])
+def test_a_bad_file_is_one_line_naming_it_and_the_line(tmp_path, text, line):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(text.encode("latin-1"))
+    assert one_line_error(local(path)) == f"data.path={path}: {line}"
+
+
+def test_the_shared_readmes_are_not_data(tmp_path):
+    for readme in (SHARED_DATA / "gsm8k/README.md", SHARED_DATA / "svamp/README.md"):
+        if readme.is_file():
+            assert "not a JSON-lines file (line 1:" in one_line_error(local(readme))
+
+
+def test_svamp_loads_with_its_own_fields_and_no_marker():
+    if not SVAMP_TEST.is_file():
+        pytest.skip(f"SVAMP not found at {SVAMP_TEST}")
+    # As it is: no row has the default field, and the line says which setting to change.
+    assert "set data.question_field" in one_line_error(DataConfig(name="svamp", path=str(SVAMP_TEST)))
+    cfg = DataConfig(name="svamp", path=str(SVAMP_TEST), question_field="Question", answer_field="Answer", gold_marker=None)
+    split = read_split(cfg)
+    assert (len(split.problems), split.n_skipped) == (1000, 0)
+    first = json.loads(SVAMP_TEST.open(encoding="utf-8").readline())
+    assert split.problems[0] == Problem(id=0, question=first["Question"], gold=str(first["Answer"]), dataset="svamp/test")
+
+
+def test_a_gold_marker_no_answer_has_names_the_setting(tmp_path):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}])
+    assert one_line_error(local(path)) == (
+        "data.gold_marker='####': no answer in data.path=" f"{path} has it (line 1: '2'); "
+        "set data.gold_marker=null to use the whole answer field"
+    )
+
+
+def test_rows_whose_gold_is_not_a_number_are_skipped_counted_and_warned_once(tmp_path, caplog):
+    rows = [
+        {"question": "1+1?", "answer": "#### 2"},
+        {"question": "Name a colour.", "answer": "#### blue"},
+        {"question": "3+3?", "answer": "#### 6"},
+        # No marker where the others have one: no gold to read either.
+        {"question": "4+4?", "answer": "eight"},
+        {"question": "5+5?", "answer": "#### 1,0"},
+    ]
+    cfg = local(write_jsonl(tmp_path / "rows.jsonl", rows))
+    with caplog.at_level(logging.WARNING):
+        split = read_split(cfg)
+    assert caplog.records == []
+    assert [p.id for p in split.problems] == [0, 2, 4]
+    assert (split.n_skipped, split.first_skipped) == (2, "line 2")
+    with caplog.at_level(logging.WARNING):
+        loaded = load_split(cfg, None, 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"data.path={cfg.path}: 2 of 5 rows skipped, gold answer not a number (the first: line 2); "
+        "counted as n_skipped, not scored"
+    ]
+    assert loaded.n_skipped == 2
+    # Samples come from the usable rows only, and keep the ids of the split.
+    for seed in range(5):
+        assert {p.id for p in load_problems(cfg, 2, seed)} <= {0, 2, 4}
+    with pytest.raises(ConfigError, match=r"samples=4: data=local has 3 usable problems \(2 skipped\); use 1..3"):
+        load_problems(cfg, 4, 0)
+
+
+def test_a_split_with_no_usable_gold_is_an_error(tmp_path):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "Colour?", "answer": "#### blue"}])
+    assert one_line_error(local(path)).endswith("check data.answer_field=answer and data.gold_marker")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from delegate.cli import quiet_libraries
+from delegate.cli import job_configs, quiet_libraries
 from delegate.config import compose_config
 from pipelines.evaluate import main
 from tests.support.cli import DELEGATE_EVAL
@@ -89,6 +89,17 @@ def test_a_config_mistake_is_one_line_exit_2_and_leaves_nothing(launch_dir, caps
     assert "HYDRA_FULL_ERROR" not in os.environ
 
 
+def test_a_sweeps_jobs_are_composed_as_hydra_would_run_them():
+    # The preset's own sweep (strategy) times the command line's (seed): six jobs, each checked before the sweep starts.
+    configs = job_configs(["experiment=compare-local", "seed=1,2", "samples=3"], sweep=True)
+    assert sorted((c.strategy.name, c.seed, c.samples) for c in configs) == [
+        (strategy, seed, 3) for strategy in ("llm", "router", "slm") for seed in (1, 2)
+    ]
+    # The command line's value replaces the preset's sweep.
+    assert [c.strategy.name for c in job_configs(["experiment=compare-local", "strategy=router"], sweep=True)] == ["router"]
+    assert [c.samples for c in job_configs(["data=sample", "samples=2"], sweep=False)] == [2]
+
+
 def test_an_override_hydra_cannot_read_is_one_line(launch_dir, capsys):
     status, err = stopped_with(["samples=[1"], capsys)
     assert status == 2
@@ -150,3 +161,19 @@ def test_the_console_script_says_one_line_and_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr == "error: unknown key 'smaples' — did you mean 'samples'?\n"
     assert done.stdout == "" and list(Path(tmp_path).iterdir()) == []
+
+
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
+def test_a_run_stopped_by_its_budget_says_so_in_one_line(launch_dir, scripted_server, capsys, sweep):
+    # 10 prompt tokens a call at 100,000 USD per 1M: 1 USD a problem, so a budget of 2 USD stops the run.
+    scripted_server.default = Reply(content="So \\boxed{4}.", prompt_tokens=10, completion_tokens=3)
+    arguments = ["llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "strategy=llm", "data=sample",
+                 "samples=4", "concurrency=1", "llm.price_input_usd_per_1m=100000", "max_cost_usd=2"]
+    status, err = stopped_with(["-m", *arguments] if sweep else arguments, capsys)
+    assert status == 1
+    stopped = [line for line in err.splitlines() if line.startswith("stopped: ")]
+    assert len(stopped) == 1 and stopped[0].startswith("stopped: max_cost_usd=2"), err
+    assert "Traceback" not in err and "error: max_cost_usd" not in err
+    if sweep:
+        # The sweep goes on with its other jobs (none here), then says which did not finish.
+        assert err.strip().splitlines()[-1].startswith("error: 1 of 1 sweep jobs did not finish")
