@@ -9,21 +9,29 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from delegate.data import load_problems
-from delegate.errors import ConfigError, RunFailed
+from delegate.data import load_split
+from delegate.errors import RunFailed
 from delegate.metrics import summarize
 from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
+from delegate.preflight import check_settings, response_cache_path
 from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, ModelPrices, SampleRecord, SampleWriter
+from delegate.redaction import install_log_redaction, redact_files
 from delegate.report import summary_table
-from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, write_run_info
-from delegate.runner import run_problems
+from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, run_folder_lock, write_run_info
+from delegate.runner import LimitWatcher, RunLimits, run_problems
+from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
 from delegate.strategies.registry import method_label
 from delegate.sweep import sweep_tags
 from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
+
+
+# The limit that stopped a run early (max_error_rate, max_cost_usd), and the line saying what was measured.
+STOPPED_TAG = "delegate.stopped"
+STOP_REASON_TAG = "delegate.stop_reason"
 
 
 def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
@@ -33,20 +41,20 @@ def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
 
 
 def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
-    if not cfg.cache.enabled:
-        return None
-    path = Path(cfg.cache.path).expanduser() if cfg.cache.path else Path(".cache/delegate/responses.sqlite")
-    return ResponseCache(path if path.is_absolute() else launch_dir / path)
+    """The response cache the config names (None when `cache.enabled` is false)."""
+    return ResponseCache(response_cache_path(cfg, launch_dir)) if cfg.cache.enabled else None
 
 
 async def solve_problems(
-    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[SampleRecord], None]
+    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[SampleRecord], None],
+    watcher: LimitWatcher | None = None,
 ) -> list[SampleRecord]:
-    """Every problem through the strategy at the configured concurrency and prices; the models are closed after."""
+    """Every problem through the strategy at the configured concurrency and prices (until `watcher` says a run limit
+    was reached); the models are closed after."""
     prices = {role: ModelPrices.of(cfg[role]) for role in ROLES}
     try:
         return await run_problems(
-            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record
+            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record, watcher
         )
     finally:
         for model in models.values():
@@ -54,7 +62,8 @@ async def solve_problems(
 
 
 async def _solve_all(
-    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int
+    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int,
+    watcher: LimitWatcher,
 ) -> list[SampleRecord]:
     """solve_problems, with each record written as it finishes and a progress bar."""
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
@@ -71,7 +80,7 @@ async def _solve_all(
         progress.update(1)
 
     try:
-        return await solve_problems(cfg, strategy, models, problems, on_record)
+        return await solve_problems(cfg, strategy, models, problems, on_record, watcher)
     finally:
         progress.close()
 
@@ -80,20 +89,38 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json.
 
     `extra_tags` are added to the MLflow run's tags (delegate-reproduce's delegate.reproduces=<run id>).
+    Raises ConfigError (a setting; nothing was created), RunFailed (nothing usable), RunStopped (a run-level limit
+    was reached; what finished is kept) and KeyboardInterrupt (Ctrl-C or SIGTERM; the run ends KILLED, resumable).
     """
+    # Again here: a launcher may run this job in another process, where no console script installed it.
+    install_log_redaction()
+    # Hydra saved the overrides and composed config as given: a URL's credentials or a secret-looking key's value
+    # leave them before anything reads or logs the folder.
+    redact_files(output_dir / ".hydra")
     strategy = get_strategy(cfg.strategy.name)
-    if cfg.concurrency < 1:
-        raise ConfigError(f"concurrency={cfg.concurrency}: must be at least 1")
-    problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
+    # Every setting, before the store, the run or a model exists: a mistake leaves nothing behind.
+    check_settings(cfg, launch_dir)
+    split = load_split(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
+    problems = split.problems
     run_name = cfg.run_name or default_run_name(cfg, strategy)
     store = connect_store(cfg.tracking, launch_dir)
     previous = find_previous_run(cfg.resume, launch_dir, store, cfg) if cfg.resume else None
     if previous is not None:
         output_dir = previous.output_dir
+    # One job at a time writes a run folder: a second resume of it is refused before it reads or writes anything.
+    with run_folder_lock(output_dir, cfg.resume), sigterm_as_interrupt():
+        return _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, output_dir, extra_tags)
+
+
+def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, output_dir, extra_tags) -> dict[str, Any]:
+    """run_job's work once its run folder is locked: the MLflow run, the problems left, the metrics."""
+    problems = split.problems
     ids = {p.id for p in problems}
-    finished = [r for r in previous.records if r.id in ids] if previous else []
+    finished = [r for r in previous.finished_records(cfg.redo_degraded) if r.id in ids] if previous else []
     finished_ids = {r.id for r in finished}
     todo = [p for p in problems if p.id not in finished_ids]
+    # Problems finished before a resume count toward the budget and the error rate.
+    watcher = LimitWatcher(RunLimits(cfg.max_error_rate, cfg.max_cost_usd), len(problems), finished)
     tags = {
         "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, OUTPUT_DIR_TAG: str(output_dir.resolve()),
         # A resumed run keeps the commit it started on, and says which one finished it.
@@ -114,7 +141,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
         try:
             tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
             with tracing:
-                records = finished + asyncio.run(_solve_all(cfg, strategy, models, todo, writer, len(finished)))
+                records = finished + asyncio.run(_solve_all(cfg, strategy, models, todo, writer, len(finished), watcher))
         finally:
             writer.close()
             if cache is not None:
@@ -123,7 +150,8 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
             run.log_artifact(samples_path)
             run.log_artifact(output_dir / ".hydra", ".hydra")
         records.sort(key=lambda r: r.id)
-        metrics = summarize(records)
+        # Rows left out of the split because their gold is not a number: never scored, always counted.
+        metrics = summarize(records) | {"n_skipped": float(split.n_skipped)}
         method = method_label(strategy.name, strategy.roles, {role: cfg[role].name for role in strategy.roles})
         summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -135,8 +163,13 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
         if metrics["n_errors"] == metrics["n_samples"]:
             first_error = next(r.error for r in records if r.error)
             raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
+        if watcher.stopped is not None:
+            # Why the run stopped, where the MLflow UI shows it; the job's last line says it too.
+            run.set_tags({STOPPED_TAG: watcher.stopped.limit, STOP_REASON_TAG: str(watcher.stopped)})
+            raise watcher.stopped
         delegations = [d for r in records for d in r.delegations]
         slm_failures = [d for d in delegations if d.error == "slm_error"]
         if slm_failures and len(slm_failures) == len(delegations):
-            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {slm_failures[0].result}")
+            first = next(failure for r in records for failure in r.failures)
+            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {first}")
     return summary

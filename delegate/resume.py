@@ -1,9 +1,12 @@
 """Continue an interrupted job: find its run folder and MLflow run, and keep every problem it finished."""
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
@@ -13,26 +16,58 @@ from delegate.tracking.mlflow_run import Store, flatten, redacted_uri
 
 RUN_INFO_FILE = "run_info.json"
 OUTPUT_DIR_TAG = "delegate.output_dir"
+# Held by the job writing a run folder: a second job on the same folder (two resumes at once) is refused.
+LOCK_FILE = ".delegate.lock"
+# How a call is made, never what it returns: a resume may retry harder or wait longer than the interrupted job.
+_CALL_SETTINGS = ("timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight")
 # Settings that may differ between the interrupted job and the one that continues it: none changes a result.
-MAY_DIFFER = ("resume", "concurrency", "cache", "tracking.traces")
+MAY_DIFFER = (
+    "resume", "concurrency", "cache", "tracking.traces", "redo_degraded", "max_error_rate", "max_cost_usd",
+    *(f"{role}.{key}" for role in ("llm", "slm") for key in _CALL_SETTINGS),
+)
 
 
 @dataclass(frozen=True)
 class PreviousRun:
     output_dir: Path
     run_id: str
-    records: list[SampleRecord]
+
+    def finished_records(self, redo_degraded: bool = True) -> list[SampleRecord]:
+        """The records to keep (see read_finished_records); read under the run folder's lock."""
+        return read_finished_records(self.output_dir / SAMPLES_FILE, redo_degraded)
+
+
+@contextmanager
+def run_folder_lock(folder: Path, resume: str | None) -> Iterator[None]:
+    """Hold `<folder>/.delegate.lock` (an OS file lock, released when the holder exits, even killed) while a job
+    writes the folder; ConfigError at once when another job holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        setting = f"resume={resume}" if resume else f"run folder {folder}"
+        raise ConfigError(
+            f"{setting}: another delegate-eval is writing this run folder now; wait for it to end (or stop it) "
+            "and resume then"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def write_run_info(output_dir: Path, run_id: str) -> None:
     (output_dir / RUN_INFO_FILE).write_text(json.dumps({"run_id": run_id}) + "\n", encoding="utf-8")
 
 
-def read_finished_records(samples_path: Path) -> list[SampleRecord]:
+def read_finished_records(samples_path: Path, redo_degraded: bool = True) -> list[SampleRecord]:
     """One record per problem solved without error; the file is mended to hold just those, so appends stay valid.
 
-    Dropped: a line cut short by a kill, a repeated id, and a problem whose model call failed (resume tries it again).
-    A whole line that is not a record of this version raises IncompatibleRecords: it was not cut by a kill.
+    Dropped: a line cut short by a kill, a repeated id, a problem whose model call failed (resume tries it again),
+    and, with `redo_degraded`, a problem whose answer a model failure shaped (`degraded`: the SLM failed and the LLM
+    answered alone). A whole line that is not a record of this version raises IncompatibleRecords: it was not cut
+    by a kill.
     """
     if not samples_path.exists():
         return []
@@ -46,7 +81,7 @@ def read_finished_records(samples_path: Path) -> list[SampleRecord]:
         except ValueError:
             continue
         record = parse_record(data, f"{samples_path}:{number}")
-        if record.id not in records and record.error is None:
+        if record.id not in records and record.error is None and not (redo_degraded and record.degraded):
             records[record.id] = record
             kept.append(line)
     # Also mend a last record that lost its newline, or the next append would join it.
@@ -103,4 +138,4 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
             f"resume={resume}: the config differs from the interrupted run's in {', '.join(differences[:5])}; "
             "resume with the same overrides"
         )
-    return PreviousRun(output_dir=folder, run_id=run_id, records=read_finished_records(folder / SAMPLES_FILE))
+    return PreviousRun(output_dir=folder, run_id=run_id)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from delegate.errors import ConfigError
 from delegate.records import SUMMARY_FILE
+from delegate.redaction import redact_files
 from delegate.report import summary_table
 from delegate.resume import RUN_INFO_FILE
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
@@ -95,6 +96,10 @@ def unfinished_jobs(sweep_dir: Path, tracking_uri: str) -> tuple[list[str], int]
 class SweepSummary(Callback):
     # Set at the end of a sweep run in this process: (job folders that did not finish, number of jobs).
     outcome: tuple[list[str], int] | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra saved the sweep's multirun.yaml with the overrides as given: no secret stays in it.
+        redact_files(sweep_dir_of(config.hydra))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = sweep_dir_of(config.hydra)

@@ -151,7 +151,7 @@ def test_a_run_folder_relative_to_the_launch_dir_is_found(tmp_path, store):
     previous = find_previous_run("outputs/run", tmp_path, store, job_config(resume="outputs/run"))
     assert previous.output_dir == folder
     assert previous.run_id == run_id
-    assert [r.id for r in previous.records] == [4, 9]
+    assert [r.id for r in previous.finished_records()] == [4, 9]
     # Mended on the way, ready for the resumed job to append.
     assert (folder / "samples.jsonl").read_text(encoding="utf-8") == jsonl(record(4), record(9))
 
@@ -160,7 +160,7 @@ def test_a_run_id_finds_its_folder_through_the_run_tag(tmp_path, store):
     folder, run_id = interrupted_run(store, tmp_path)
     previous = find_previous_run(run_id, tmp_path / "elsewhere", store, job_config(resume=run_id))
     assert (previous.output_dir, previous.run_id) == (folder.resolve(), run_id)
-    assert [r.id for r in previous.records] == [4, 9]
+    assert [r.id for r in previous.finished_records()] == [4, 9]
 
 
 def test_a_run_id_whose_folder_is_gone_is_a_config_error(tmp_path, store):

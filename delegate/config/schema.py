@@ -63,8 +63,16 @@ class OpenAIModelConfig(ModelConfig):
     # null = not sent (the server's default; reasoning models accept no other). Only 0 makes calls cacheable.
     temperature: Optional[float] = 0.0
     timeout_s: float = 120.0
-    # Retries (429 honouring Retry-After, 5xx, timeouts) with exponential backoff and jitter, by the openai SDK.
-    max_retries: int = 3
+    # Retries of a call that may pass next time (HTTP 408, 409, 429, 5xx, connection errors, timeouts, a malformed
+    # 200): after the wait the server asked for (Retry-After, retry-after-ms), else `retry_backoff_s` doubling up to
+    # `retry_max_backoff_s`; each wait gets up to half again as jitter. 8 absorbs a steady 429 on one call in three.
+    # A 429 or 503 also holds every call to the same base_url (both roles) for that wait; HTTP 400, 401, 403 or 404
+    # three times in a row stops the run with one line naming the setting to fix (EndpointFailing).
+    max_retries: int = 8
+    # The first wait of the backoff (seconds).
+    retry_backoff_s: float = 0.5
+    # The longest wait before a retry (seconds; a longer Retry-After is cut to it), jitter aside.
+    retry_max_backoff_s: float = 30.0
     # Requests in flight to this endpoint at once; null = no limit beyond `concurrency`.
     max_requests_in_flight: Optional[int] = None
 
@@ -127,6 +135,12 @@ class Config:
     run_name: Optional[str] = None
     # A run folder or MLflow run id to continue: finished problems are kept, the rest are solved.
     resume: Optional[str] = None
+    # With resume: also solve again the problems a model failure shaped (`degraded`), not only those that errored.
+    redo_degraded: bool = True
+    # Stop starting problems once more than this share of the finished ones errored (the run ends FAILED).
+    max_error_rate: float = 0.5
+    # Stop starting problems once the finished ones cost this much (USD); null = no budget.
+    max_cost_usd: Optional[float] = None
 
 
 MODEL_SCHEMAS = {"openai": OpenAIModelConfig, "transformers": TransformersModelConfig}

@@ -220,8 +220,10 @@ def check_resumed(
         assert run.data.metrics[name] == pytest.approx(metrics[name]), name
 
 
-def test_a_job_stopped_by_ctrl_c_resumes_from_its_run_folder(tmp_path, scripted_server, uninterrupted):
-    samples, process = interrupt(tmp_path, scripted_server, signal.SIGINT)
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_job_stopped_by_ctrl_c_or_sigterm_resumes_from_its_run_folder(tmp_path, scripted_server, uninterrupted, how):
+    """SIGTERM (kill, a scheduler, a container stopping) is handled as Ctrl-C is: the run KILLED, resumable."""
+    samples, process = interrupt(tmp_path, scripted_server, how)
     # Ended by the interrupt with one line that says how to continue, and no traceback.
     log = (tmp_path / "interrupted.log").read_text()
     assert process.returncode == 128 + signal.SIGINT, log[-3000:]

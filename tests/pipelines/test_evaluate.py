@@ -167,7 +167,7 @@ def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scri
     assert run.info.status == "FAILED"
     assert run.data.metrics["n_errors"] == 2
     assert [r.error.split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
-        "InternalServerError", "InternalServerError"
+        "InternalServerError (HTTP 500)", "InternalServerError (HTTP 500)"
     ]
 
 
@@ -203,7 +203,7 @@ def test_a_router_run_whose_slm_always_fails_ends_failed(tmp_path):
             "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
         )
     assert done.returncode == 1
-    assert "error: every one of the 2 SLM calls failed; the first: Error: the assistant failed (InternalServerError" in done.stderr
+    assert "error: every one of the 2 SLM calls failed; the first: slm: InternalServerError (HTTP 500): " in done.stderr
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
     assert run.data.metrics["tool_error_rate"] == 1.0

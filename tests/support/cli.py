@@ -11,8 +11,13 @@ from delegate.records import SAMPLES_FILE, SampleRecord, read_records
 DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 
 
-def run_eval(cwd: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DELEGATE_EVAL), *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+def run_eval(
+    cwd: Path, *overrides: str, timeout_s: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`delegate-eval <overrides>` in `cwd`, its output captured; `env`: the whole environment (default: this one)."""
+    return subprocess.run(
+        [str(DELEGATE_EVAL), *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env=env
+    )
 
 
 def mlflow_runs(cwd: Path, experiment: str = "delegate-gsm8k") -> tuple[MlflowClient, list]:
