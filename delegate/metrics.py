@@ -41,8 +41,9 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
     problems a failed model call ended, `n_degraded` those answered after a model call failed (e.g. the LLM alone,
     after the SLM failed).
 
-    Token averages are per problem, over the problems whose calls in that role all reported usage: a problem with
-    a call whose server sent no token counts is left out of that role's `avg_<role>_*_tokens` (NaN when none is
+    Token averages are per problem, over the problems that ran to their end (no `error`: a problem cut off by a
+    failed call spent only part of its tokens) and whose calls in that role all reported usage: a problem with a
+    call whose server sent no token counts is left out of that role's `avg_<role>_*_tokens` (NaN when none is
     left), and `n_<role>_usage_missing` / `n_usage_missing` count such calls. `cost_usd` sums the calls that
     reported usage (a lower bound when `n_usage_missing` > 0).
     """
@@ -68,7 +69,7 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
     }
     n_usage_missing = 0
     for role in ROLES:
-        counted = [r.usage[role] for r in records if r.usage[role].usage_missing_calls == 0]
+        counted = [r.usage[role] for r in records if r.error is None and r.usage[role].usage_missing_calls == 0]
         prompt = _mean_or_nan([u.prompt_tokens for u in counted])
         completion = _mean_or_nan([u.completion_tokens for u in counted])
         missing = sum(r.usage[role].usage_missing_calls for r in records)

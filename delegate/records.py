@@ -195,9 +195,10 @@ class SampleRecord:
         return self.error is None and not self.degraded
 
     @property
-    def usage_reported(self) -> bool:
-        """Every model call of this problem reported its token counts, so its token totals and cost are complete."""
-        return all(usage.usage_missing_calls == 0 for usage in self.usage.values())
+    def usage_complete(self) -> bool:
+        """The problem ran to its end (no `error`) and every model call reported its token counts, so its token
+        totals and cost are complete: a problem cut off by a failed call spent only part of what it would have."""
+        return self.error is None and all(usage.usage_missing_calls == 0 for usage in self.usage.values())
 
     @property
     def delegated(self) -> bool:

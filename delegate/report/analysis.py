@@ -130,9 +130,9 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
         counts = PairedCounts.from_outcomes([r.correct for r in records_a], [r.correct for r in records_b])
         low, high = paired_difference_ci(counts)
 
-        # Tokens and cost only over the problems whose calls all reported usage in both runs: an unknown count is
-        # not zero (the metrics leave such problems out the same way).
-        reported = [i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_reported and rb.usage_reported]
+        # Tokens and cost only over the problems that ran to their end with every call's usage reported, in both
+        # runs: an unknown count is not zero, nor is a problem cut off by a failure (the metrics leave them out too).
+        reported = [i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_complete and rb.usage_complete]
 
         def change(value, indices=range(len(shared))) -> float | None:
             if not indices:
@@ -153,7 +153,7 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
                 note for note, applies in (
                     (f"on the {len(shared)} shared problems ({len(problems_a)} and {len(problems_b)} in the runs)",
                      not len(shared) == len(problems_a) == len(problems_b)),
-                    (f"tokens and cost over the {len(reported)} problems whose calls all reported usage",
+                    (f"tokens and cost over the {len(reported)} problems that ran to their end with every call's usage reported",
                      len(reported) < len(shared)),
                 ) if applies
             ),

@@ -146,7 +146,7 @@ def test_a_problem_without_token_counts_is_left_out_of_the_token_and_cost_change
     # Problem 1's unknown count is not zero: only problem 0 counts (400 -> 200 tokens, 0.004 -> 0.002 USD).
     assert row["llm_tokens_change_pct"] == pytest.approx(-50.0)
     assert row["cost_change_pct"] == pytest.approx(-50.0)
-    assert row["note"] == "tokens and cost over the 1 problems whose calls all reported usage"
+    assert row["note"] == "tokens and cost over the 1 problems that ran to their end with every call's usage reported"
 
 
 # oracle and delegation
