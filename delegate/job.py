@@ -24,7 +24,7 @@ from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
 from delegate.strategies.registry import method_label
 from delegate.sweep import sweep_tags
-from delegate.tracking.mlflow_run import connect_store, flatten, git_commit, tracked_run
+from delegate.tracking.mlflow_run import ERROR_TAG, connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
@@ -136,6 +136,8 @@ def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, out
             run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}))
             write_run_info(output_dir, run.run_id)
         else:
+            # The reasons an earlier session stopped are not this one's.
+            run.delete_tags((STOPPED_TAG, STOP_REASON_TAG, ERROR_TAG))
             print(f"resuming {output_dir}: {len(finished)} problems finished, {len(todo)} to go")
         writer = SampleWriter(samples_path)
         try:
@@ -160,13 +162,16 @@ def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, out
         log_run_verdicts(run, records, summary, cfg.data)
         print(summary_table([summary]))
         print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
+        stopped = watcher.stopped
+        if stopped is not None:
+            # Why the run stopped, where the MLflow UI shows it; the job's last line says it too.
+            run.set_tags({STOPPED_TAG: stopped.limit, STOP_REASON_TAG: str(stopped)})
         if metrics["n_errors"] == metrics["n_samples"]:
             first_error = next(r.error for r in records if r.error)
-            raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
-        if watcher.stopped is not None:
-            # Why the run stopped, where the MLflow UI shows it; the job's last line says it too.
-            run.set_tags({STOPPED_TAG: watcher.stopped.limit, STOP_REASON_TAG: str(watcher.stopped)})
-            raise watcher.stopped
+            not_started = f" ({watcher.n_not_started} did not start: {stopped.limit})" if watcher.n_not_started else ""
+            raise RunFailed(f"all {len(records)} finished problems failed{not_started}; the first: {first_error}")
+        if stopped is not None:
+            raise stopped
         delegations = [d for r in records for d in r.delegations]
         slm_failures = [d for d in delegations if d.error == "slm_error"]
         if slm_failures and len(slm_failures) == len(delegations):

@@ -120,16 +120,25 @@ class LimitWatcher:
         self.first_error: str | None = None
         # (the setting reached, what was measured, what follows): set once, by the first limit reached.
         self._reached: tuple[str, str, str] | None = None
+        # Judged once over all of them, so that a limit already passed is reported with what finished, not with the
+        # first records that passed it.
         for record in finished:
-            self.add(record)
+            self._count(record)
+        self._check()
 
     def add(self, record: SampleRecord) -> None:
         """Count one finished problem, and check the limits."""
+        self._count(record)
+        self._check()
+
+    def _count(self, record: SampleRecord) -> None:
         self.n_finished += 1
         self.cost_usd += record.cost_usd
         if record.error is not None:
             self.n_errored += 1
             self.first_error = self.first_error or record.error
+
+    def _check(self) -> None:
         if self._reached is None:
             self._reached = self._error_rate_reached() or self._budget_reached()
 

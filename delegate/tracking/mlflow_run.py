@@ -12,6 +12,8 @@ from typing import Any, Iterator
 from delegate.config.schema import TrackingConfig
 from delegate.redaction import redact, redact_config, register_url_credentials
 
+# The one line that ended a run FAILED or stopped it (an error the job raised), for the UI and for scripts.
+ERROR_TAG = "delegate.error"
 # MLflow's param values are capped; a longer one (a long prompt) is cut rather than failing the run.
 MAX_PARAM_VALUE_CHARS = 6000
 # The SQL store refuses batches of more than 100 params.
@@ -135,6 +137,13 @@ class TrackedRun:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
 
+    def delete_tags(self, names: tuple[str, ...]) -> None:
+        """Remove those of these tags the run has (a resumed run's stale reasons for stopping)."""
+        present = self.client.get_run(self.run_id).data.tags
+        for name in names:
+            if name in present:
+                self.client.delete_tag(self.run_id, name)
+
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         if path.is_dir():
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
@@ -182,6 +191,8 @@ def tracked_run(store: Store, run_name: str, tags: dict[str, str], run_id: str |
         raise
     except Exception as error:
         status = getattr(error, "run_status", "FAILED")
+        # Why, where the run is looked at (the terminal's line is gone once the job ends): its first line, redacted.
+        client.set_tag(run_id, ERROR_TAG, redact(str(error).splitlines()[0] if str(error) else type(error).__name__))
         raise
     finally:
         client.set_terminated(run_id, status=status)

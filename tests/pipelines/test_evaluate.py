@@ -161,10 +161,11 @@ def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scri
         "llm.max_retries=0", "samples=2",
     )
     assert done.returncode == 1
-    assert "error: all 2 problems failed; the first: InternalServerError" in done.stderr
+    assert "error: all 2 finished problems failed; the first: InternalServerError" in done.stderr
     assert "Traceback" not in done.stderr
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
+    assert run.data.tags["delegate.error"].startswith("all 2 finished problems failed; the first: InternalServerError")
     assert run.data.metrics["n_errors"] == 2
     assert [r.error.split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
         "InternalServerError (HTTP 500)", "InternalServerError (HTTP 500)"

@@ -18,6 +18,7 @@ from delegate.data import load_problems
 from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.job import STOP_REASON_TAG, STOPPED_TAG, run_job
 from delegate.records import SAMPLES_FILE, read_records
+from delegate.tracking.mlflow_run import ERROR_TAG
 from tests.support.scripted_server import Reply, ScriptedServer
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
@@ -146,7 +147,7 @@ def test_a_budget_stops_the_run_and_a_higher_one_resumes_it(tmp_path):
         [run] = client.search_runs([client.get_experiment_by_name("delegate-gsm8k").experiment_id])
         assert run.info.status == "KILLED"
         assert run.data.tags[STOPPED_TAG] == "max_cost_usd"
-        assert run.data.tags[STOP_REASON_TAG] == str(stopped.value)
+        assert run.data.tags[STOP_REASON_TAG] == str(stopped.value) == run.data.tags[ERROR_TAG]
         assert run.data.metrics["n_samples"] == 3 and run.data.metrics["cost_usd"] == pytest.approx(3.0)
 
         save_hydra_config(cfg, tmp_path / "run")
@@ -155,7 +156,10 @@ def test_a_budget_stops_the_run_and_a_higher_one_resumes_it(tmp_path):
         assert len(server.requests) == 6
     assert resumed["run_id"] == run.info.run_id and resumed["n_samples"] == 6
     assert resumed["cost_usd"] == pytest.approx(6.0)
-    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+    finished = client.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    # The earlier session's reasons for stopping are gone from the finished run.
+    assert not {STOPPED_TAG, STOP_REASON_TAG, ERROR_TAG} & set(finished.data.tags)
 
 
 def test_too_many_errors_stop_the_run_failed(tmp_path):
