@@ -20,6 +20,7 @@ from delegate.data.loader import skipped_warning
 from delegate.errors import ConfigError
 from delegate.models.openai_compatible import OPENAI_BASE_URL
 from delegate.models.secrets import read_api_key
+from delegate.resume import check_resume
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri, sqlite_path
 
@@ -415,9 +416,10 @@ def role_checks(cfg: DictConfig, role: str) -> list[SettingCheck]:
 
 
 def setting_checks(cfg: DictConfig, launch_dir: Path, roles: tuple[str, ...]) -> list[SettingCheck]:
-    """Every check for `cfg`, in order: the config itself, run limits, each of `roles`, the tracking store, the response cache, the data."""
+    """Every check for `cfg`, in order: the config itself, what it resumes, run limits, each of `roles`, the tracking store, the response cache, the data."""
     return [
         SettingCheck("config", lambda: check_config(cfg)),
+        SettingCheck("resume", lambda: check_resume(cfg, launch_dir)),
         SettingCheck("run limits", lambda: check_run_limits(cfg)),
         *(check for role in roles for check in role_checks(cfg, role)),
         SettingCheck("tracking", lambda: check_tracking(cfg, launch_dir)),

@@ -1,6 +1,7 @@
 """Continue an interrupted job: find its run folder and MLflow run, and keep every problem it finished."""
 
 import json
+import shlex
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,10 +133,41 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
             f"resume={resume}: its MLflow run {run_id} is not in {redacted_uri(store.tracking_uri)}; "
             "launch from the same directory or set tracking.uri to the store it used"
         ) from None
-    differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)
-    if differences:
-        raise ConfigError(
-            f"resume={resume}: the config differs from the interrupted run's in {', '.join(differences[:5])}; "
-            "resume with the same overrides"
-        )
+    check_same_config(resume, folder, cfg)
     return PreviousRun(output_dir=folder, run_id=run_id)
+
+
+def check_same_config(resume: str, folder: Path, cfg: DictConfig) -> None:
+    """ConfigError unless `cfg` matches the config the run in `folder` was started with (but for MAY_DIFFER); the
+    line gives the overrides that run was started with, from its `.hydra/overrides.yaml`."""
+    differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)
+    if not differences:
+        return
+    saved = folder / ".hydra" / "overrides.yaml"
+    overrides = [str(o) for o in OmegaConf.load(saved)] if saved.is_file() else []
+    overrides = [o for o in overrides if not o.startswith("resume=")]
+    again = f"delegate-eval {shlex.join(overrides)} resume={resume}" if saved.is_file() else "the same overrides"
+    raise ConfigError(
+        f"resume={resume}: the config differs from the interrupted run's in {', '.join(differences[:5])}; "
+        f"resume with the overrides it was started with: {again}"
+    )
+
+
+def check_resume(cfg: DictConfig, launch_dir: Path) -> str:
+    """Before anything is created: a `resume` that names a folder names a run folder of delegate-eval, no other job is
+    writing it now, and the config matches the one it was started with. An MLflow run id is checked when the job
+    opens its store. Creates nothing but the folder's (empty) lock file."""
+    if not cfg.resume:
+        return "a new run (resume=null)"
+    folder, run_id = read_run_folder(cfg.resume, launch_dir)
+    if run_id is None:
+        if folder.exists() or "/" in cfg.resume or cfg.resume.startswith((".", "~")):
+            raise ConfigError(
+                f"resume={cfg.resume}: {folder} is not a run folder of delegate-eval (it has no {RUN_INFO_FILE}); "
+                "give the run folder (outputs/<date>/<time>-<strategy>) or the MLflow run id"
+            )
+        return f"MLflow run {cfg.resume}, looked up in the store when the job starts"
+    check_same_config(cfg.resume, folder, cfg)
+    with run_folder_lock(folder, cfg.resume):
+        pass
+    return f"{folder}: run {run_id}, the same config, not in use"

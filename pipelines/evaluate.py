@@ -1,5 +1,6 @@
 """`delegate-eval`: compose the Hydra config and run one evaluation job (or a sweep of them with -m)."""
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -55,19 +56,26 @@ def evaluate(cfg: DictConfig) -> float | None:
         summary = run_job(cfg, Path(hydra.utils.get_original_cwd()), Path(hydra_cfg.runtime.output_dir))
     except KeyboardInterrupt:
         # Every finished problem is already in samples.jsonl; the MLflow run is marked KILLED.
-        print(f"interrupted; continue with: delegate-eval <same overrides> resume={cfg.resume or hydra_cfg.runtime.output_dir}", file=sys.stderr)
+        print(f"interrupted; continue with: {continue_command(hydra_cfg, cfg)}", file=sys.stderr)
         sys.exit(130)
     except (ConfigError, RunFailed, RunStopped) as error:
         # A user-fixable problem, or a run-level limit reached (its records kept): one line, no traceback. In a
         # sweep the other jobs still run.
         if isinstance(error, RunStopped):
-            print(f"stopped: {error} (resume={cfg.resume or hydra_cfg.runtime.output_dir})", file=sys.stderr)
+            print(f"stopped: {error}; continue with: {continue_command(hydra_cfg, cfg)}", file=sys.stderr)
         else:
             print(f"error: {error}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return None
         sys.exit(2 if isinstance(error, ConfigError) else 1)
     return summary["accuracy"]
+
+
+def continue_command(hydra_cfg: DictConfig, cfg: DictConfig) -> str:
+    """The command that resumes this job: its own overrides (as typed, a sweep's too), then resume=<its run folder>."""
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+    folder = cfg.resume or hydra_cfg.runtime.output_dir
+    return shlex.join(["delegate-eval", *overrides, f"resume={folder}"])
 
 
 def main(argv: list[str] | None = None) -> None:

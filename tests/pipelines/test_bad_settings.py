@@ -166,3 +166,36 @@ def test_the_console_script_says_one_line_and_leaves_nothing(tmp_path):
     assert done.stderr.startswith("error: tracking.uri=http://127.0.0.1:") and done.stderr.count("\n") == 1
     assert done.stdout == "" and list(tmp_path.iterdir()) == []
     assert time.perf_counter() - started_s < 30
+
+
+def test_a_resume_mistake_is_one_line_and_leaves_nothing(launch_dir, capsys, scripted_server):
+    """A resume that can't go on (no such run folder, a changed setting, a folder in use) is refused before Hydra
+    makes the new job's folder; a changed setting is answered with the overrides the run was started with."""
+    from delegate.resume import run_folder_lock
+
+    scripted_server.default = Reply(content="So \\boxed{2}.")
+    (launch_dir / "rows.jsonl").write_text(ROW * 3)
+    job = ["llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "strategy=llm",
+           f"data.path={launch_dir}/rows.jsonl", "data.name=rows", "cache.enabled=false"]
+    main(job)
+    [folder] = [p.parent for p in launch_dir.glob("outputs/*/*/run_info.json")]
+    capsys.readouterr()
+    before = sorted(str(p) for p in launch_dir.rglob("*"))
+    relative = str(folder.relative_to(launch_dir))
+
+    def refused(*overrides: str) -> str:
+        with pytest.raises(SystemExit) as stop:
+            main([*job, *overrides])
+        _, err = capsys.readouterr()
+        assert stop.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert sorted(str(p) for p in launch_dir.rglob("*")) == before
+        return err
+
+    assert refused("resume=outputs/no-such-run").startswith(
+        "error: resume=outputs/no-such-run: ") and "is not a run folder of delegate-eval" in refused("resume=outputs/no-such-run")
+    changed = refused("llm.max_tokens=64", f"resume={relative}")
+    assert changed.startswith(f"error: resume={relative}: the config differs from the interrupted run's in llm.max_tokens;")
+    assert f"resume with the overrides it was started with: delegate-eval {' '.join(job)} resume={relative}" in changed
+    with run_folder_lock(folder, None):
+        assert refused(f"resume={relative}").startswith(
+            f"error: resume={relative}: another delegate-eval is writing this run folder now")

@@ -227,7 +227,9 @@ def test_a_job_stopped_by_ctrl_c_or_sigterm_resumes_from_its_run_folder(tmp_path
     # Ended by the interrupt with one line that says how to continue, and no traceback.
     log = (tmp_path / "interrupted.log").read_text()
     assert process.returncode == 128 + signal.SIGINT, log[-3000:]
-    assert "interrupted; continue with: delegate-eval <same overrides> resume=" in log
+    # The command to continue, with the job's own overrides.
+    [line] = [line for line in log.splitlines() if line.startswith("interrupted; continue with: delegate-eval ")]
+    assert " samples=8 concurrency=1 cache.enabled=false resume=" in line
     assert "Traceback" not in log
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "KILLED"

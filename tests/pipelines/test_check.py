@@ -52,7 +52,7 @@ def test_passes_against_the_scripted_server_with_one_token_calls(clean_env, caps
     assert status == 0, out + err
     assert lines and all(line.startswith("✓ ") for line in lines), out
     names = [line[2:].split(":")[0] for line in lines]
-    assert names == ["python", "packages", "config", "run limits", "llm settings", "llm device", "llm api key",
+    assert names == ["python", "packages", "config", "resume", "run limits", "llm settings", "llm device", "llm api key",
                      "slm settings", "slm device", "slm api key", "tracking", "cache", "data",
                      "llm endpoint", "slm endpoint", "tracking store"]
     assert "3 problems (samples=3 drawn with seed=123)" in out
