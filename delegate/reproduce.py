@@ -249,12 +249,17 @@ def reproduce(
 
     The job runs through `run_job` like delegate-eval's, with relative paths resolved against the original launch
     directory (so `cache.path: null` finds the same response cache), into the original's MLflow store, as a new run
-    tagged delegate.reproduces=<original run id>. Raises ConfigError for a reference, store or override that is wrong.
+    tagged delegate.reproduces=<original run id>, without the original's `max_cost_usd` unless an override sets one.
+    Raises ConfigError for a reference, store or override that is wrong, RunStopped when a run limit stops it.
     """
     with tempfile.TemporaryDirectory(prefix="delegate-reproduce-") as download_dir:
         original = find_original_run(reference, cwd, tracking_uri, Path(download_dir))
         cfg, hydra_cfg = rebuild_config(original.hydra_dir, overrides)
         saved_uri = OmegaConf.select(OmegaConf.load(original.hydra_dir / "config.yaml"), "tracking.uri")
+    # A budget decides how much of a run is paid for, never its results; the saved one is the first session's (a
+    # resume may have raised it): the reproduction runs every problem unless an override sets a budget.
+    if not any(o.partition("=")[0].lstrip("+~") == "max_cost_usd" for o in overrides):
+        cfg.max_cost_usd = None
     # The reproduction goes where the original is, unless an override chose another store.
     if cfg.tracking.uri == saved_uri and resolve_tracking_uri(cfg.tracking, original.launch_dir) != original.tracking_uri:
         cfg.tracking.uri = original.tracking_uri

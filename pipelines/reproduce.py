@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from delegate.cli import quiet_libraries
-from delegate.errors import ConfigError, RunFailed
+from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.reproduce import REPRODUCES_TAG, comparison_table, reproduce, verdict
 
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, RunFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2 if isinstance(error, ConfigError) else 1)
+    except RunStopped as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        sys.exit(1)
     print(f"\noriginal run {result.original_run_id} vs reproduction {result.run_id} ({result.output_dir})")
     print(f"overrides: {' '.join(result.overrides) or 'none'}; relative paths resolved against {result.launch_dir}")
     print(comparison_table(result.comparisons))

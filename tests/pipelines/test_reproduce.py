@@ -203,3 +203,11 @@ def test_only_differences_in_metrics_expected_to_vary_keep_a_reproduction_equal(
     assert verdict(same) == "all 1 metrics equal"
     assert verdict(same + [MetricComparison("avg_latency_s", 1.0, 2.0)]).endswith("all expected to vary (timing); the rest are equal")
     assert verdict([MetricComparison("accuracy", 0.5, 0.25)]) == "1 of 1 metrics differ, 1 not expected to: accuracy"
+
+
+def test_a_reproduction_a_budget_stops_ends_with_one_line(original, elsewhere, capsys):
+    with pytest.raises(SystemExit) as stop:
+        reproduce_main([str(original.folder), "max_cost_usd=0.000001", "cache.enabled=false", "concurrency=1"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("stopped: ")][0].startswith("stopped: max_cost_usd=1e-06: ")
