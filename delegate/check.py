@@ -41,12 +41,19 @@ class CheckResult:
     name: str
     detail: str
     fix: str = ""
+    # False for a role the configured strategy does not use: its failure is shown, not counted as one.
+    counted: bool = True
+
+    @property
+    def failed(self) -> bool:
+        """A failure that counts: the job as configured would not run."""
+        return not self.ok and self.counted
 
     def line(self) -> str:
-        """`✓ name: detail`, or `✗ name: detail — fix: ...`."""
+        """`✓ name: detail`, `✗ name: detail — fix: ...`, or `! ...` for a failure that does not count."""
         if self.ok:
             return f"✓ {self.name}: {self.detail}"
-        return f"✗ {self.name}: {self.detail} — fix: {self.fix}"
+        return f"{'✗' if self.counted else '!'} {self.name}: {self.detail} — fix: {self.fix}"
 
 
 def _failed(name: str, error: ConfigError, fallback_fix: str) -> CheckResult:
@@ -242,7 +249,7 @@ def check_store(cfg: DictConfig, launch_dir: Path) -> CheckResult:
 
 
 def _for_unused_role(result: CheckResult, cfg: DictConfig, role: str) -> CheckResult:
-    return replace(result, detail=f"{result.detail} (strategy={cfg.strategy.name} does not use {role})")
+    return replace(result, detail=f"{result.detail} (strategy={cfg.strategy.name} does not use {role})", counted=False)
 
 
 def check_setting(check: SettingCheck) -> CheckResult:
@@ -259,7 +266,8 @@ def run_checks(cfg: DictConfig, launch_dir: Path) -> Iterator[CheckResult]:
     Python and the key packages; the settings checks delegate-eval runs before every job (delegate.preflight); a
     one-token call to each model whose settings passed (a role whose setting failed is not called: its ✗ line is
     the one that says why); and the tracking store, read. Both roles are checked whatever the strategy, since a
-    sweep over strategies uses both; lines for a role the configured strategy does not use say so.
+    sweep over strategies uses both; lines for a role the configured strategy does not use say so, and their
+    failures (`!`) do not count.
     """
     strategy = get_strategy(cfg.strategy.name)
     yield check_python()

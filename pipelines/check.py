@@ -23,7 +23,8 @@ MLflow store (SQLite: a write rolled back; nothing is created or left behind).
   delegate-check experiment=reference
   delegate-check llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 slm=local
 
-Exit status: 0 all passed, 1 something failed (each ✗ says the fix), 2 a bad override."""
+Exit status: 0 all passed, 1 something failed (each ✗ says the fix; a `!` line, a failure of a role the strategy
+does not use, does not count), 2 a bad override."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ConfigError(f"{options[0]}: not an option of delegate-check; give Hydra overrides (key=value) or --help")
         for result in run_checks(compose_config(overrides), Path.cwd()):
             print(result.line(), flush=True)
-            failed += not result.ok
+            failed += result.failed
     except (ConfigError, HydraException) as error:
         # The same line delegate-eval gives (did you mean ...?, the options); Hydra's own span lines: one line here.
         print(f"error: {config_error_line(error) or ' '.join(str(error).split())}", file=sys.stderr)

@@ -67,6 +67,9 @@ def test_an_endpoint_that_is_down_or_lacks_the_model_says_what_to_fix(scripted_s
     assert not missing.ok
     assert missing.detail == f"{scripted_server.base_url}: HTTP 404 for model 'nope' (strategy=llm does not use slm)"
     assert missing.fix.startswith("check slm.model")
+    # The strategy does not use the slm: the failure is shown, marked `!`, and does not count.
+    assert not missing.failed and missing.line().startswith("! slm endpoint: ")
+    assert down.failed and down.line().startswith("✗ slm endpoint: ")
 
 
 def tracking_line(overrides: list[str], launch_dir) -> CheckResult:
