@@ -31,7 +31,7 @@ USAGE = [
 ]
 EXAMPLES = [
     ("delegate-eval experiment=local",
-     "offline: the router on 6 built-in problems, SmolLM2 in-process as LLM and SLM, results in ./mlflow.db"),
+     "offline: the router on 4 of the 24 built-in problems, SmolLM2 in-process as LLM and SLM, results in ./mlflow.db"),
     ("delegate-eval strategy=llm llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen/Qwen2.5-7B-Instruct",
      "GSM8K test with a model behind any OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp)"),
     ("delegate-eval -m experiment=compare samples=10 device=cuda",
