@@ -395,7 +395,7 @@ def check_data(cfg: DictConfig) -> str:
     """The split reads, every row checked, and the sample can be drawn, exactly as a job loads it (silently)."""
     data = OmegaConf.to_object(cfg.data)
     split = read_split(data)
-    drawn = draw_sample(split, cfg.samples, cfg.seed, data.name)
+    drawn = draw_sample(split, cfg.samples, cfg.seed, data)
     source = data.path or (f"built-in {data.builtin}" if data.builtin else f"{data.hub_path} ({data.hub_name}, {data.split}) from the Hub")
     which = "every problem" if cfg.samples is None else f"samples={cfg.samples} drawn with seed={cfg.seed}"
     skipped = skipped_warning(split, data)

@@ -211,4 +211,4 @@ def test_a_key_added_with_a_plus_or_a_value_that_does_not_resolve_is_refused(lau
 
 
 def test_a_sample_larger_than_the_data_is_refused(launch_dir):
-    assert mistake(launch_dir, "samples=500") == "samples=500: data=sample has 24 problems; use 1..24 or samples=null for all"
+    assert mistake(launch_dir, "samples=500") == "samples=500: data.builtin=sample.jsonl has 24 problems; use 1..24 or samples=null for all"

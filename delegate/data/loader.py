@@ -160,15 +160,16 @@ def read_split(cfg: DataConfig) -> Split:
     return Split(problems, len(skipped), skipped[0] if skipped else None)
 
 
-def draw_sample(split: Split, samples: int | None, seed: int, name: str) -> Split:
+def draw_sample(split: Split, samples: int | None, seed: int, cfg: DataConfig) -> Split:
     """`samples` of the split's usable problems drawn with `seed` (the same ones every time), in id order; all of
-    them for None. Raises ConfigError when `samples` is not in 1..the number of usable problems."""
+    them for None. Raises ConfigError, naming the split's source in `cfg`, when `samples` is not in 1..the number of
+    usable problems."""
     if samples is None:
         return split
     ids = [problem.id for problem in split.problems]
     if not 0 < samples <= len(ids):
         usable = f"{len(ids)} usable problems ({split.n_skipped} skipped)" if split.n_skipped else f"{len(ids)} problems"
-        raise ConfigError(f"samples={samples}: data={name} has {usable}; use 1..{len(ids)} or samples=null for all")
+        raise ConfigError(f"samples={samples}: {_source_setting(cfg)} has {usable}; use 1..{len(ids)} or samples=null for all")
     drawn = set(random.Random(seed).sample(ids, samples))
     return Split([p for p in split.problems if p.id in drawn], split.n_skipped, split.first_skipped)
 
@@ -188,7 +189,7 @@ def load_split(cfg: DataConfig, samples: int | None, seed: int) -> Split:
     warning = skipped_warning(split, cfg)
     if warning:
         logger.warning(warning)
-    return draw_sample(split, samples, seed, cfg.name)
+    return draw_sample(split, samples, seed, cfg)
 
 
 def load_problems(cfg: DataConfig, samples: int | None, seed: int) -> list[Problem]:

@@ -3,6 +3,7 @@ and names a bad setting or a bad line in one line."""
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -233,7 +234,7 @@ def test_rows_whose_gold_is_not_a_number_are_skipped_counted_and_warned_once(tmp
     # Samples come from the usable rows only, and keep the ids of the split.
     for seed in range(5):
         assert {p.id for p in load_problems(cfg, 2, seed)} <= {0, 2, 4}
-    with pytest.raises(ConfigError, match=r"samples=4: data=local has 3 usable problems \(2 skipped\); use 1..3"):
+    with pytest.raises(ConfigError, match=rf"samples=4: data.path={re.escape(str(cfg.path))} has 3 usable problems \(2 skipped\); use 1..3"):
         load_problems(cfg, 4, 0)
 
 

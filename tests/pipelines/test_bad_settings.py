@@ -75,7 +75,7 @@ CASES = {
     "concurrency": (["concurrency=0"], "concurrency=0: must be at least 1"),
     "max-error-rate": (["max_error_rate=1.5"], "max_error_rate=1.5: must be between 0 and 1"),
     "max-cost": (["max_cost_usd=0"], "max_cost_usd=0.0: must be greater than 0"),
-    "samples-too-many": (["samples=500"], "samples=500: data=sample has 24 problems"),
+    "samples-too-many": (["samples=500"], "samples=500: data.builtin=sample.jsonl has 24 problems"),
     "interpolation": (["slm.device=${{nope}}"], "slm.device: Interpolation key 'nope' not found"),
     "plus-typo": (["+smaples=3"], "smaples: no such setting (added with +; nothing would read it); did you mean samples?"),
     # Hydra's own composition errors.

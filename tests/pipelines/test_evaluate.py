@@ -179,7 +179,7 @@ def test_config_mistakes_fail_before_anything_runs(tmp_path):
     too_many = run_eval(tmp_path, "experiment=local", "samples=500")
     assert too_many.returncode == 2
     assert too_many.stderr.strip().splitlines()[-1] == (
-        "error: samples=500: data=sample has 24 problems; use 1..24 or samples=null for all"
+        "error: samples=500: data.builtin=sample.jsonl has 24 problems; use 1..24 or samples=null for all"
     )
 
 
