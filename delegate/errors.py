@@ -24,6 +24,8 @@ class RunStopped(RuntimeError):
     def __init__(self, limit: str, message: str):
         super().__init__(message)
         self.limit = limit
+        # Overrides the command that continues the run should carry instead of the job's (a higher budget).
+        self.resume_with: dict[str, str] = {}
 
     @property
     def run_status(self) -> str:

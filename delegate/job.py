@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +33,14 @@ from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 # The limit that stopped a run early (max_error_rate, max_cost_usd), and the line saying what was measured.
 STOPPED_TAG = "delegate.stopped"
 STOP_REASON_TAG = "delegate.stop_reason"
+
+
+def budget_for_all(watcher: LimitWatcher) -> float:
+    """A `max_cost_usd` that covers every problem of the run: the finished problems' mean cost times their number,
+    with a quarter to spare, in two significant figures (rounded up)."""
+    projected_usd = watcher.cost_usd / max(watcher.n_finished, 1) * watcher.n_problems * 1.25
+    magnitude = 10 ** (math.floor(math.log10(projected_usd)) - 1) if projected_usd > 0 else 1
+    return math.ceil(projected_usd / magnitude) * magnitude
 
 
 def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
@@ -164,14 +173,15 @@ def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, out
         print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
         stopped = watcher.stopped
         if stopped is not None:
-            # Why the run stopped, where the MLflow UI shows it; the job's last line says it too.
+            # Why the run stopped, where the MLflow UI shows it; the job's last line says it too, with the command
+            # that continues it (for a budget, one that covers every problem at the mean cost so far).
             run.set_tags({STOPPED_TAG: stopped.limit, STOP_REASON_TAG: str(stopped)})
+            if stopped.limit == "max_cost_usd":
+                stopped.resume_with = {"max_cost_usd": f"{budget_for_all(watcher):g}"}
+            raise stopped
         if metrics["n_errors"] == metrics["n_samples"]:
             first_error = next(r.error for r in records if r.error)
-            not_started = f" ({watcher.n_not_started} did not start: {stopped.limit})" if watcher.n_not_started else ""
-            raise RunFailed(f"all {len(records)} finished problems failed{not_started}; the first: {first_error}")
-        if stopped is not None:
-            raise stopped
+            raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
         delegations = [d for r in records for d in r.delegations]
         slm_failures = [d for d in delegations if d.error == "slm_error"]
         if slm_failures and len(slm_failures) == len(delegations):

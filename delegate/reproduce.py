@@ -17,7 +17,7 @@ from delegate.cli import config_error_line
 from delegate.config import register_schemas, typed_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.job import run_job
+from delegate.job import STOP_REASON_TAG, run_job
 from delegate.resume import OUTPUT_DIR_TAG, RUN_INFO_FILE, read_run_folder
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
 
@@ -75,6 +75,9 @@ class Reproduction:
     launch_dir: Path
     overrides: list[str]
     comparisons: list[MetricComparison]
+    # The reason a run limit gave for stopping the original early (its delegate.stop_reason tag), if one did: the
+    # reproduction, without the budget, solved problems the original never started.
+    original_stopped: str | None = None
 
     @property
     def unexpected_differences(self) -> list[MetricComparison]:
@@ -266,7 +269,8 @@ def reproduce(
     output_dir = (output_dir or default_output_dir(cwd, cfg.strategy.name)).resolve()
     save_hydra_files(cfg, hydra_cfg, output_dir, original.launch_dir)
     summary = run_job(cfg, original.launch_dir, output_dir, extra_tags={REPRODUCES_TAG: original.run_id})
-    original_metrics = _client(original.tracking_uri).get_run(original.run_id).data.metrics
+    original_data = _client(original.tracking_uri).get_run(original.run_id).data
+    original_metrics = original_data.metrics
     reproduced_uri = resolve_tracking_uri(cfg.tracking, original.launch_dir)
     reproduced_metrics = MlflowClient(tracking_uri=reproduced_uri).get_run(summary["run_id"]).data.metrics
     return Reproduction(
@@ -276,6 +280,7 @@ def reproduce(
         launch_dir=original.launch_dir,
         overrides=list(overrides),
         comparisons=compare_metrics(original_metrics, reproduced_metrics, list(summary)),
+        original_stopped=original_data.tags.get(STOP_REASON_TAG),
     )
 
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
 from delegate.records import SAMPLES_FILE, SampleRecord, parse_record, record_lines
-from delegate.tracking.mlflow_run import Store, flatten, redacted_uri
+from delegate.tracking.mlflow_run import Store, flatten, redacted_uri, resolve_tracking_uri, sqlite_path
 
 RUN_INFO_FILE = "run_info.json"
 OUTPUT_DIR_TAG = "delegate.output_dir"
@@ -154,20 +154,29 @@ def check_same_config(resume: str, folder: Path, cfg: DictConfig) -> None:
 
 
 def check_resume(cfg: DictConfig, launch_dir: Path) -> str:
-    """Before anything is created: a `resume` that names a folder names a run folder of delegate-eval, no other job is
-    writing it now, and the config matches the one it was started with. An MLflow run id is checked when the job
-    opens its store. Creates nothing but the folder's (empty) lock file."""
+    """Before anything is created: `resume` names a run of delegate-eval (its folder, or its MLflow run id in the
+    store `tracking` names, which must exist already), no other job is writing its folder now, and the config
+    matches the one it was started with (find_previous_run's checks). Creates nothing but the folder's (empty) lock
+    file; opens the store only when it exists."""
     if not cfg.resume:
         return "a new run (resume=null)"
     folder, run_id = read_run_folder(cfg.resume, launch_dir)
-    if run_id is None:
-        if folder.exists() or "/" in cfg.resume or cfg.resume.startswith((".", "~")):
-            raise ConfigError(
-                f"resume={cfg.resume}: {folder} is not a run folder of delegate-eval (it has no {RUN_INFO_FILE}); "
-                "give the run folder (outputs/<date>/<time>-<strategy>) or the MLflow run id"
-            )
-        return f"MLflow run {cfg.resume}, looked up in the store when the job starts"
-    check_same_config(cfg.resume, folder, cfg)
-    with run_folder_lock(folder, cfg.resume):
+    if run_id is None and (folder.exists() or "/" in cfg.resume or cfg.resume.startswith((".", "~"))):
+        found = f"it has no {RUN_INFO_FILE}" if folder.exists() else "no such folder"
+        raise ConfigError(
+            f"resume={cfg.resume}: {folder} is not a run folder of delegate-eval ({found}); "
+            "give the run folder (outputs/<date>/<time>-<strategy>) or the MLflow run id"
+        )
+    uri = resolve_tracking_uri(cfg.tracking, launch_dir)
+    database = sqlite_path(uri)
+    if database is not None and not database.exists():
+        raise ConfigError(
+            f"resume={cfg.resume}: there is no MLflow store at {redacted_uri(uri)} to find its run in; launch from the "
+            "directory the run was started from, or set tracking.uri to the store it used"
+        )
+    from mlflow import MlflowClient
+
+    previous = find_previous_run(cfg.resume, launch_dir, Store(MlflowClient(tracking_uri=uri), uri, ""), cfg)
+    with run_folder_lock(previous.output_dir, cfg.resume):
         pass
-    return f"{folder}: run {run_id}, the same config, not in use"
+    return f"{previous.output_dir}: run {previous.run_id}, the same config, not in use"

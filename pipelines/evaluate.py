@@ -62,7 +62,7 @@ def evaluate(cfg: DictConfig) -> float | None:
         # A user-fixable problem, or a run-level limit reached (its records kept): one line, no traceback. In a
         # sweep the other jobs still run.
         if isinstance(error, RunStopped):
-            print(f"stopped: {error}; continue with: {continue_command(hydra_cfg, cfg)}", file=sys.stderr)
+            print(f"stopped: {error}; continue with: {continue_command(hydra_cfg, cfg, error.resume_with)}", file=sys.stderr)
         else:
             print(f"error: {error}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -71,11 +71,13 @@ def evaluate(cfg: DictConfig) -> float | None:
     return summary["accuracy"]
 
 
-def continue_command(hydra_cfg: DictConfig, cfg: DictConfig) -> str:
-    """The command that resumes this job: its own overrides (as typed, a sweep's too), then resume=<its run folder>."""
-    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+def continue_command(hydra_cfg: DictConfig, cfg: DictConfig, resume_with: dict[str, str] | None = None) -> str:
+    """The command that resumes this job: its own overrides (as typed, a sweep's too), those in `resume_with`
+    ({key: value}) put in their place, then resume=<its run folder>."""
+    resume_with = resume_with or {}
+    kept = [o for o in hydra_cfg.overrides.task if o.partition("=")[0] not in {"resume", *resume_with}]
     folder = cfg.resume or hydra_cfg.runtime.output_dir
-    return shlex.join(["delegate-eval", *overrides, f"resume={folder}"])
+    return shlex.join(["delegate-eval", *kept, *(f"{k}={v}" for k, v in resume_with.items()), f"resume={folder}"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"overrides: {' '.join(result.overrides) or 'none'}; relative paths resolved against {result.launch_dir}")
     print(comparison_table(result.comparisons))
     print(verdict(result.comparisons))
+    if result.original_stopped:
+        # The counts differ for a known reason: say it, rather than leave it to look like a broken reproduction.
+        print(f"note: the original run was stopped early ({result.original_stopped}); the reproduction ran without "
+              "that budget, so n_samples and what depends on it differ: resume the original first to compare whole runs")
     if result.unexpected_differences:
         if result.overrides:
             print("the overrides changed the config, so these differences are expected")

@@ -208,17 +208,17 @@ class OpenAICompatibleModel:
 def failing_line(role: str, cfg: OpenAIModelConfig, status: int) -> str:
     """The circuit breaker's one line for HTTP `status` (400, 401, 403, 404) from `role`'s endpoint: the setting to
     check and the fix. Never quotes the server's error (it may echo a key)."""
-    at = f"{role}.base_url={cfg.base_url}" if cfg.base_url else f"OpenAI's API ({role}.base_url=null)"
+    at = f"{role}.base_url={cfg.base_url}" if cfg.base_url else f"{role}.base_url=null (OpenAI's API)"
     seen = f"HTTP {status}, {BREAKER_THRESHOLD} calls in a row"
     if status == 401:
-        key = f"${cfg.api_key_env}" if cfg.api_key_env else "no key (api_key_env=null)"
+        key = f"${cfg.api_key_env}" if cfg.api_key_env else f"{role}.api_key_env=null, no key sent"
         return (
-            f"{role}: {at} refused the API key ({seen}); set {role}.api_key_env to the variable holding a valid key "
+            f"{at} refused the API key ({seen}); set {role}.api_key_env to the variable holding a valid key "
             f"for this server (now: {key})"
         )
     if status == 403:
         return (
-            f"{role}: {at} denies this key access to {role}.model={cfg.model} ({seen}); use a key with access to it "
+            f"{at} denies this key access to {role}.model={cfg.model} ({seen}); use a key with access to it "
             f"({role}.api_key_env), or another {role}.model"
         )
     if status == 404:
@@ -227,7 +227,7 @@ def failing_line(role: str, cfg: OpenAIModelConfig, status: int) -> str:
             f"at <base_url>/models) and the URL's path (usually ending in /v1)"
         )
     return (
-        f"{role}: {at} refused the request for {role}.model={cfg.model} ({seen}); check {role}'s request settings: "
+        f"{at} refused the request for {role}.model={cfg.model} ({seen}); check {role}'s request settings: "
         f"max_tokens={cfg.max_tokens}, max_tokens_param={MaxTokensParam(cfg.max_tokens_param).value}, "
         f"temperature={cfg.temperature}"
     )

@@ -224,10 +224,10 @@ def test_an_overloaded_endpoint_holds_the_calls_of_every_model_using_it():
 @pytest.mark.parametrize(
     ("status", "line"),
     [
-        (401, r"^llm: llm.base_url=\S+ refused the API key \(HTTP 401, 3 calls in a row\); set llm.api_key_env"),
-        (403, r"^llm: llm.base_url=\S+ denies this key access to llm.model=scripted \(HTTP 403"),
+        (401, r"^llm.base_url=\S+ refused the API key \(HTTP 401, 3 calls in a row\); set llm.api_key_env"),
+        (403, r"^llm.base_url=\S+ denies this key access to llm.model=scripted \(HTTP 403"),
         (404, r"^llm.model=scripted is not served at llm.base_url=\S+ \(HTTP 404.*the URL's path"),
-        (400, r"^llm: llm.base_url=\S+ refused the request for llm.model=scripted \(HTTP 400.*max_tokens=1024"),
+        (400, r"^llm.base_url=\S+ refused the request for llm.model=scripted \(HTTP 400.*max_tokens=1024"),
     ],
     ids=["401", "403", "404", "400"],
 )

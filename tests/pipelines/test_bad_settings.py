@@ -199,3 +199,21 @@ def test_a_resume_mistake_is_one_line_and_leaves_nothing(launch_dir, capsys, scr
     with run_folder_lock(folder, None):
         assert refused(f"resume={relative}").startswith(
             f"error: resume={relative}: another delegate-eval is writing this run folder now")
+    run_id = "0123456789abcdef0123456789abcdef"
+    assert refused(f"resume={run_id}").startswith(
+        f"error: resume={run_id}: neither a run folder of delegate-eval nor a run id in sqlite:///")
+
+
+def test_a_resume_from_a_launch_folder_without_the_store_creates_none(launch_dir, capsys, monkeypatch):
+    (launch_dir / "run").mkdir()
+    (launch_dir / "run" / "run_info.json").write_text('{"run_id": "0123456789abcdef0123456789abcdef"}\n')
+    elsewhere = launch_dir / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for resume in (str(launch_dir / "run"), "0123456789abcdef0123456789abcdef"):
+        with pytest.raises(SystemExit) as stop:
+            main([*BASE, f"resume={resume}"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"error: resume={resume}: there is no MLflow store at sqlite:///{elsewhere}/mlflow.db")
+        assert list(elsewhere.iterdir()) == []

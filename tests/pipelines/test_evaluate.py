@@ -161,11 +161,15 @@ def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scri
         "llm.max_retries=0", "samples=2",
     )
     assert done.returncode == 1
-    assert "error: all 2 finished problems failed; the first: InternalServerError" in done.stderr
+    # Every problem errored: over max_error_rate (0.5), a stop with the command that continues the run.
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
+    assert line.startswith("stopped: max_error_rate=0.5: 2 of 2 finished problems errored (100%); the first: "
+                           "InternalServerError (HTTP 500)")
+    assert "; continue with: delegate-eval experiment=local strategy=llm " in line
     assert "Traceback" not in done.stderr
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
-    assert run.data.tags["delegate.error"].startswith("all 2 finished problems failed; the first: InternalServerError")
+    assert run.data.tags["delegate.error"] == run.data.tags["delegate.stop_reason"] == line[len("stopped: "):line.index("; continue with")]
     assert run.data.metrics["n_errors"] == 2
     assert [r.error.split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
         "InternalServerError (HTTP 500)", "InternalServerError (HTTP 500)"

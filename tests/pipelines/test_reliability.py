@@ -139,6 +139,8 @@ def test_a_budget_stops_the_run_and_a_higher_one_resumes_it(tmp_path):
             quiet_job(cfg, tmp_path, tmp_path / "run")
         assert stopped.value.limit == "max_cost_usd"
         assert str(stopped.value).startswith("max_cost_usd=3")
+        # The command that continues it carries a budget for all 6 problems at 1 USD each, with a quarter to spare.
+        assert stopped.value.resume_with == {"max_cost_usd": "7.5"}
         records = read_records(tmp_path / "run" / SAMPLES_FILE)
         assert len(records) == 3 and sum(r.cost_usd for r in records) == pytest.approx(3.0)
         assert len(server.requests) == 3

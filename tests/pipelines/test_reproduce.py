@@ -211,3 +211,12 @@ def test_a_reproduction_a_budget_stops_ends_with_one_line(original, elsewhere, c
     err = capsys.readouterr().err
     assert stop.value.code == 1 and "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("stopped: ")][0].startswith("stopped: max_cost_usd=1e-06: ")
+
+    # Reproduced in turn, the stopped run is run whole (without its budget), and the output says why counts differ.
+    [stopped] = [r for r in reproductions_of(original, original.run.info.run_id) if r.data.tags.get("delegate.stopped")]
+    with pytest.raises(SystemExit):
+        reproduce_main([stopped.info.run_id, "--tracking-uri", f"sqlite:///{original.launch_dir}/mlflow.db"])
+    out = capsys.readouterr().out
+    assert "note: the original run was stopped early (max_cost_usd=1e-06: " in out
+    [again] = reproductions_of(original, stopped.info.run_id)
+    assert again.info.status == "FINISHED" and again.data.metrics["n_samples"] == 4

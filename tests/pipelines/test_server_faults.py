@@ -96,7 +96,7 @@ def test_a_steady_429_on_one_request_in_three_is_absorbed(tmp_path):
 @pytest.mark.parametrize(
     ("role", "status", "line"),
     [
-        ("llm", 401, r"^llm: llm.base_url=\S+ refused the API key \(HTTP 401, 3 calls in a row\); set llm.api_key_env"),
+        ("llm", 401, r"^llm.base_url=\S+ refused the API key \(HTTP 401, 3 calls in a row\); set llm.api_key_env"),
         ("slm", 404, r"^slm.model=scripted-slm is not served at slm.base_url=\S+ \(HTTP 404, 3 calls in a row\)"),
     ],
 )
