@@ -15,6 +15,13 @@ def accuracy_cell(accuracy: float, low: float, high: float) -> str:
     return f"{accuracy:.1%} [{low:.1%}, {high:.1%}]"
 
 
+def number_cell(value: float | None, digits: int) -> str:
+    """`value` with `digits` decimals; 'n/a' when it is undefined (NaN or None: e.g. no problem reported usage)."""
+    if value is None or math.isnan(value):
+        return NOT_AVAILABLE
+    return f"{value:.{digits}f}"
+
+
 def summary_table(rows: list[dict]) -> str:
     """One row per run: `rows` hold a `method` label and the metrics of `delegate.metrics.summarize`.
 
@@ -28,8 +35,8 @@ def summary_table(rows: list[dict]) -> str:
             "accuracy": accuracy_cell(r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"]),
             "accuracy_clean": accuracy_cell(r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]),
             "avg_latency_s": f"{r['avg_latency_s']:.2f}",
-            "avg_llm_tokens": f"{r['avg_llm_tokens']:.1f}",
-            "avg_slm_tokens": f"{r['avg_slm_tokens']:.1f}",
+            "avg_llm_tokens": number_cell(r["avg_llm_tokens"], 1),
+            "avg_slm_tokens": number_cell(r["avg_slm_tokens"], 1),
             "avg_tool_calls": f"{r['avg_tool_calls']:.2f}",
             "cost_usd": f"{r['cost_usd']:.4f}",
             "n": int(r["n_samples"]),

@@ -23,3 +23,9 @@ def test_the_table_shows_the_clean_accuracy_and_the_degraded_problems():
     # No clean problem: the clean accuracy is n/a, not nan%.
     assert "100.0% [20.7%, 100.0%]" in lines[2] and " n/a " in lines[2]
     assert lines[2].split()[-3:] == ["1", "0", "1"]
+
+
+def test_token_averages_no_problem_could_give_are_n_a_not_nan():
+    failed = [make_record(0, correct=False, error="InternalServerError (HTTP 500): down")]
+    [_, line] = summary_table([row(failed, "llm")]).splitlines()
+    assert "nan" not in line and line.split().count("n/a") == 3  # accuracy_clean and both token averages
