@@ -10,7 +10,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from delegate.data import load_split
+from delegate.data import Split, load_split
 from delegate.errors import RunFailed
 from delegate.metrics import summarize
 from delegate.models import ChatModel, build_model
@@ -19,13 +19,13 @@ from delegate.preflight import check_settings, response_cache_path
 from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, ModelPrices, SampleRecord, SampleWriter
 from delegate.redaction import install_log_redaction, redact_files
 from delegate.report import summary_table
-from delegate.resume import OUTPUT_DIR_TAG, find_previous_run, run_folder_lock, write_run_info
+from delegate.resume import OUTPUT_DIR_TAG, PreviousRun, find_previous_run, run_folder_lock, write_run_info
 from delegate.runner import LimitWatcher, RunLimits, run_problems
 from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
 from delegate.strategies.registry import method_label
 from delegate.sweep import sweep_tags
-from delegate.tracking.mlflow_run import ERROR_TAG, connect_store, flatten, git_commit, tracked_run
+from delegate.tracking.mlflow_run import ERROR_TAG, Store, connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
@@ -118,10 +118,16 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
         output_dir = previous.output_dir
     # One job at a time writes a run folder: a second resume of it is refused before it reads or writes anything.
     with run_folder_lock(output_dir, cfg.resume), sigterm_as_interrupt():
-        return _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, output_dir, extra_tags)
+        return _run_locked(
+            cfg, strategy=strategy, split=split, run_name=run_name, store=store, previous=previous,
+            launch_dir=launch_dir, output_dir=output_dir, extra_tags=extra_tags,
+        )
 
 
-def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, output_dir, extra_tags) -> dict[str, Any]:
+def _run_locked(
+    cfg: DictConfig, *, strategy: Strategy, split: Split, run_name: str, store: Store, previous: PreviousRun | None,
+    launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None,
+) -> dict[str, Any]:
     """run_job's work once its run folder is locked: the MLflow run, the problems left, the metrics."""
     problems = split.problems
     ids = {p.id for p in problems}
@@ -138,7 +144,7 @@ def _run_locked(cfg, strategy, split, run_name, store, previous, launch_dir, out
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
     cache = open_cache(cfg, launch_dir)
-    # Built (keys read, settings checked) before the MLflow run exists: a setting's mistake leaves no failed run.
+    # Built (keys read) before the MLflow run exists; nothing loads until the first call.
     models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
     with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
         if previous is None:
