@@ -170,9 +170,11 @@ def check_resume(cfg: DictConfig, launch_dir: Path) -> str:
     uri = resolve_tracking_uri(cfg.tracking, launch_dir)
     database = sqlite_path(uri)
     if database is not None and not database.exists():
+        folder_note = f"no run folder {folder} either; " if run_id is None else ""
         raise ConfigError(
-            f"resume={cfg.resume}: there is no MLflow store at {redacted_uri(uri)} to find its run in; launch from the "
-            "directory the run was started from, or set tracking.uri to the store it used"
+            f"resume={cfg.resume}: there is no MLflow store at {redacted_uri(uri)} to find its run in ({folder_note}"
+            "give the run folder, outputs/<date>/<time>-<strategy>); launch from the directory the run was started "
+            "from, or set tracking.uri to the store it used"
         )
     from mlflow import MlflowClient
 

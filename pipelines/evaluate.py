@@ -77,7 +77,9 @@ def continue_command(hydra_cfg: DictConfig, cfg: DictConfig, resume_with: dict[s
     resume_with = resume_with or {}
     kept = [o for o in hydra_cfg.overrides.task if o.partition("=")[0] not in {"resume", *resume_with}]
     folder = cfg.resume or hydra_cfg.runtime.output_dir
-    return shlex.join(["delegate-eval", *kept, *(f"{k}={v}" for k, v in resume_with.items()), f"resume={folder}"])
+    # As it was invoked (.venv/bin/delegate-eval is not on every PATH), so that the line can be pasted.
+    program = sys.argv[0] if Path(sys.argv[0]).name == "delegate-eval" else "delegate-eval"
+    return shlex.join([program, *kept, *(f"{k}={v}" for k, v in resume_with.items()), f"resume={folder}"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -171,7 +171,7 @@ def _largest_overlap(run: LoadedRun, others: list[LoadedRun]) -> LoadedRun | Non
 
 def oracle_rows(runs: list[LoadedRun]) -> tuple[list[dict], list[str]]:
     """Per router run, against the llm run and the slm run sharing the most problems with it, on the problems all
-    three solved: each one's accuracy; the oracle's (right where the LLM or the SLM alone was right); the share of
+    three attempted: each one's accuracy; the oracle's (right where the LLM or the SLM alone was right); the share of
     the headroom above the better single model that the router captures, (router − best) / (oracle − best), None when
     the oracle is no better; the share the SLM alone solves (what an ideal router could hand off whole); the share only
     the LLM solves; and problems the router got right where both models alone were wrong.

@@ -130,7 +130,7 @@ def _oracle_section(report: Report) -> str:
         ] for r in report.oracle]
         parts.append("\n" + markdown_table(header, rows) + "\n\n"
                      "Each router run against the llm and slm runs sharing the most problems with it, on the problems all "
-                     "three solved. Oracle: right where the LLM alone or the SLM alone was right (a perfect per-problem "
+                     "three attempted. Oracle: right where the LLM alone or the SLM alone was right (a perfect per-problem "
                      "choice of one model). Headroom captured: (router − better single model) / (oracle − better single "
                      "model); n/a when the oracle is no better, negative when the router is worse than the better model "
                      "alone. SLM alone solves: the share an ideal router could hand off to the SLM entirely.\n")

@@ -228,7 +228,7 @@ def test_a_job_stopped_by_ctrl_c_or_sigterm_resumes_from_its_run_folder(tmp_path
     log = (tmp_path / "interrupted.log").read_text()
     assert process.returncode == 128 + signal.SIGINT, log[-3000:]
     # The command to continue, with the job's own overrides.
-    [line] = [line for line in log.splitlines() if line.startswith("interrupted; continue with: delegate-eval ")]
+    [line] = [line for line in log.splitlines() if line.startswith(f"interrupted; continue with: {DELEGATE_EVAL} ")]
     assert " samples=8 concurrency=1 cache.enabled=false resume=" in line
     assert "Traceback" not in log
     client, [run] = mlflow_runs(tmp_path)

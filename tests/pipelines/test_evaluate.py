@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
-from tests.support.cli import logged_records, mlflow_runs, run_eval
+from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
 from tests.support.scripted_server import Reply, ScriptedServer
 
 METRICS = {
@@ -165,7 +165,8 @@ def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scri
     [line] = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
     assert line.startswith("stopped: max_error_rate=0.5: 2 of 2 finished problems errored (100%); the first: "
                            "InternalServerError (HTTP 500)")
-    assert "; continue with: delegate-eval experiment=local strategy=llm " in line
+    # The command as the job was invoked, to paste whether or not delegate-eval is on the PATH.
+    assert f"; continue with: {DELEGATE_EVAL} experiment=local strategy=llm " in line
     assert "Traceback" not in done.stderr
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
