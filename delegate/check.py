@@ -20,7 +20,7 @@ from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
 from delegate.models.openai_compatible import OPENAI_BASE_URL
 from delegate.preflight import SettingCheck, run_setting_check, setting_checks, unwritable_folder
-from delegate.records import ROLES
+from delegate.config.roles import model_roles
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import default_artifact_location, redacted_uri, resolve_tracking_uri, sqlite_path
 
@@ -265,22 +265,23 @@ def run_checks(cfg: DictConfig, launch_dir: Path) -> Iterator[CheckResult]:
 
     Python and the key packages; the settings checks delegate-eval runs before every job (delegate.preflight); a
     one-token call to each model whose settings passed (a role whose setting failed is not called: its ✗ line is
-    the one that says why); and the tracking store, read. Both roles are checked whatever the strategy, since a
-    sweep over strategies uses both; lines for a role the configured strategy does not use say so, and their
+    the one that says why); and the tracking store, read. Every role the config names a model for is checked
+    whatever the strategy, since a sweep over strategies uses them all; lines for a role the configured strategy does not use say so, and their
     failures (`!`) do not count.
     """
     strategy = get_strategy(cfg.strategy.name)
     yield check_python()
     yield check_packages()
     failed = set()
-    for check in setting_checks(cfg, launch_dir, ROLES):
+    roles = model_roles(cfg)
+    for check in setting_checks(cfg, launch_dir, roles):
         result = check_setting(check)
         if check.role is not None and check.role not in strategy.roles:
             result = _for_unused_role(result, cfg, check.role)
         if not result.ok:
             failed.add(check.role or check.name)
         yield result
-    for role in ROLES:
+    for role in roles:
         if role not in failed:
             yield check_model(cfg, role, role in strategy.roles)
     if "tracking" not in failed:

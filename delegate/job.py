@@ -12,20 +12,19 @@ from tqdm import tqdm
 
 from delegate.data import Split, load_split
 from delegate.errors import RunFailed
+from delegate.evaluation import Evaluation
+from delegate.limits import LimitWatcher
 from delegate.metrics import summarize
-from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
 from delegate.preflight import check_settings, response_cache_path
-from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, ModelPrices, SampleRecord, SampleWriter
+from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleRecord, SampleWriter
 from delegate.redaction import install_log_redaction, redact_files
 from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, PreviousRun, find_previous_run, run_folder_lock, write_run_info
-from delegate.runner import LimitWatcher, RunLimits, run_problems
 from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
-from delegate.strategies.registry import method_label
 from delegate.sweep import sweep_tags
-from delegate.tracking.mlflow_run import ERROR_TAG, Store, connect_store, flatten, git_commit, tracked_run
+from delegate.tracking.mlflow_run import ERROR_TAG, KIND_TAG, ROLES_TAG, Store, connect_store, flatten, git_commit, tracked_run
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
@@ -54,29 +53,11 @@ def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
     return ResponseCache(response_cache_path(cfg, launch_dir)) if cfg.cache.enabled else None
 
 
-async def solve_problems(
-    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, on_record: Callable[[SampleRecord], None],
-    watcher: LimitWatcher | None = None,
-) -> list[SampleRecord]:
-    """Every problem through the strategy at the configured concurrency and prices (until `watcher` says a run limit
-    was reached); the models are closed after."""
-    prices = {role: ModelPrices.of(cfg[role]) for role in ROLES}
-    try:
-        return await run_problems(
-            problems, strategy, models, OmegaConf.to_object(cfg.strategy), prices, cfg.concurrency, on_record, watcher
-        )
-    finally:
-        for model in models.values():
-            await model.aclose()
-
-
-async def _solve_all(
-    cfg: DictConfig, strategy: Strategy, models: dict[str, ChatModel], problems, writer: SampleWriter, done: int,
-    watcher: LimitWatcher,
-) -> list[SampleRecord]:
-    """solve_problems, with each record written as it finishes and a progress bar."""
+def progress_bar(evaluation: Evaluation, writer: SampleWriter, done: int, todo: int) -> tuple[tqdm, Callable[[SampleRecord], None]]:
+    """A progress bar over the run's problems, and the `on_record` that writes each record as it finishes, closes
+    its trace with the verdict and moves the bar (accuracy so far beside it)."""
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
-    progress = tqdm(total=done + len(problems), initial=done, desc=strategy.name, unit="problem", mininterval=0.5)
+    progress = tqdm(total=done + todo, initial=done, desc=evaluation.strategy.name, unit="problem", mininterval=0.5)
     solved = correct = 0
 
     def on_record(record: SampleRecord) -> None:
@@ -88,10 +69,7 @@ async def _solve_all(
         progress.set_postfix(accuracy=f"{correct / solved:.1%}", refresh=False)
         progress.update(1)
 
-    try:
-        return await solve_problems(cfg, strategy, models, problems, on_record, watcher)
-    finally:
-        progress.close()
+    return progress, on_record
 
 
 def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
@@ -110,7 +88,6 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     # Every setting, before the store, the run or a model exists: a mistake leaves nothing behind.
     check_settings(cfg, launch_dir)
     split = load_split(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
-    problems = split.problems
     run_name = cfg.run_name or default_run_name(cfg, strategy)
     store = connect_store(cfg.tracking, launch_dir)
     previous = find_previous_run(cfg.resume, launch_dir, store, cfg) if cfg.resume else None
@@ -129,23 +106,23 @@ def _run_locked(
     launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None,
 ) -> dict[str, Any]:
     """run_job's work once its run folder is locked: the MLflow run, the problems left, the metrics."""
-    problems = split.problems
-    ids = {p.id for p in problems}
+    ids = {p.id for p in split.problems}
     finished = [r for r in previous.finished_records(cfg.redo_degraded) if r.id in ids] if previous else []
     finished_ids = {r.id for r in finished}
-    todo = [p for p in problems if p.id not in finished_ids]
-    # Problems finished before a resume count toward the budget and the error rate.
-    watcher = LimitWatcher(RunLimits(cfg.max_error_rate, cfg.max_cost_usd), len(problems), finished)
-    tags = {
-        "strategy": strategy.name, "llm": cfg.llm.name, "slm": cfg.slm.name, OUTPUT_DIR_TAG: str(output_dir.resolve()),
-        # A resumed run keeps the commit it started on, and says which one finished it.
-        "git_commit_resumed" if previous else "git_commit": git_commit(),
-    } | sweep_tags() | (extra_tags or {})
+    todo = [p for p in split.problems if p.id not in finished_ids]
     output_dir.mkdir(parents=True, exist_ok=True)
     samples_path = output_dir / SAMPLES_FILE
     cache = open_cache(cfg, launch_dir)
     # Built (keys read) before the MLflow run exists; nothing loads until the first call.
-    models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
+    evaluation = Evaluation.from_config(cfg, cache, split)
+    # Problems finished before a resume count toward the budget and the error rate.
+    watcher = LimitWatcher(evaluation.limits, len(split.problems), finished)
+    tags = {
+        "strategy": strategy.name, **evaluation.model_names, OUTPUT_DIR_TAG: str(output_dir.resolve()),
+        KIND_TAG: "eval", ROLES_TAG: ",".join(strategy.roles),
+        # A resumed run keeps the commit it started on, and says which one finished it.
+        "git_commit_resumed" if previous else "git_commit": git_commit(),
+    } | sweep_tags() | (extra_tags or {})
     with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
         if previous is None:
             run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}))
@@ -155,11 +132,18 @@ def _run_locked(
             run.delete_tags((STOPPED_TAG, STOP_REASON_TAG, ERROR_TAG))
             print(f"resuming {output_dir}: {len(finished)} problems finished, {len(todo)} to go")
         writer = SampleWriter(samples_path)
+        progress, on_record = progress_bar(evaluation, writer, len(finished), len(todo))
+
+        async def solve_the_rest() -> list[SampleRecord]:
+            async with evaluation:
+                return await evaluation.run(todo, on_record, watcher)
+
         try:
             tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
             with tracing:
-                records = finished + asyncio.run(_solve_all(cfg, strategy, models, todo, writer, len(finished), watcher))
+                records = finished + asyncio.run(solve_the_rest())
         finally:
+            progress.close()
             writer.close()
             if cache is not None:
                 cache.close()
@@ -168,9 +152,8 @@ def _run_locked(
             run.log_artifact(output_dir / ".hydra", ".hydra")
         records.sort(key=lambda r: r.id)
         # Rows left out of the split because their gold is not a number: never scored, always counted.
-        metrics = summarize(records) | {"n_skipped": float(split.n_skipped)}
-        method = method_label(strategy.name, strategy.roles, {role: cfg[role].name for role in strategy.roles})
-        summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
+        metrics = summarize(records) | {"n_skipped": float(evaluation.n_skipped)}
+        summary = {"method": evaluation.method, "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         run.log_metrics(metrics)
         run.log_artifact(output_dir / SUMMARY_FILE)
@@ -185,12 +168,7 @@ def _run_locked(
             if stopped.limit == "max_cost_usd":
                 stopped.resume_with = {"max_cost_usd": f"{budget_for_all(watcher):g}"}
             raise stopped
-        if metrics["n_errors"] == metrics["n_samples"]:
-            first_error = next(r.error for r in records if r.error)
-            raise RunFailed(f"all {len(records)} problems failed; the first: {first_error}")
-        delegations = [d for r in records for d in r.delegations]
-        slm_failures = [d for d in delegations if d.error == "slm_error"]
-        if slm_failures and len(slm_failures) == len(delegations):
-            first = next(failure for r in records for failure in r.failures)
-            raise RunFailed(f"every one of the {len(delegations)} SLM calls failed; the first: {first}")
+        failure = evaluation.run_failure(records)
+        if failure is not None:
+            raise RunFailed(failure)
     return summary

@@ -5,7 +5,7 @@ from statistics import mean
 
 import numpy as np
 
-from delegate.records import ROLES, SampleRecord
+from delegate.records import SampleRecord, record_roles
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -34,7 +34,12 @@ def _mean_or_nan(values: list[float]) -> float:
 
 
 def summarize(records: list[SampleRecord]) -> dict[str, float]:
-    """Accuracy with its interval, latency percentiles, average tokens per model, tool use, cost and counts.
+    """Accuracy with its interval, latency percentiles, average tokens per model role, tool use, cost and counts.
+
+    Per role the records account for (`record_roles`: every model of the run's config, e.g. llm and slm):
+    `avg_<role>_prompt_tokens`, `avg_<role>_completion_tokens`, `avg_<role>_tokens`, `avg_<role>_reasoning_tokens`,
+    `avg_<role>_provider_cached_prompt_tokens`, `n_<role>_usage_missing` and `avg_<role>_latency_s` (seconds of that
+    role's calls per problem).
 
     `accuracy` is over every problem. `accuracy_clean` (with its Wilson interval) is over the clean problems only,
     those no model failure shaped (neither errored nor degraded); NaN when none is clean. `n_errors` counts the
@@ -68,7 +73,8 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
         "p95_latency_s": float(np.percentile(latencies_s, 95)),
     }
     n_usage_missing = 0
-    for role in ROLES:
+    roles = record_roles(records)
+    for role in roles:
         counted = [r.usage[role] for r in records if r.error is None and r.usage[role].usage_missing_calls == 0]
         prompt = _mean_or_nan([u.prompt_tokens for u in counted])
         completion = _mean_or_nan([u.completion_tokens for u in counted])
@@ -82,18 +88,18 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
             f"avg_{role}_reasoning_tokens": _mean_or_nan([u.reasoning_tokens for u in counted]),
             f"avg_{role}_provider_cached_prompt_tokens": _mean_or_nan([u.provider_cached_prompt_tokens for u in counted]),
             f"n_{role}_usage_missing": float(missing),
+            f"avg_{role}_latency_s": mean(r.usage[role].latency_s for r in records),
         }
     delegations = [d for r in records for d in r.delegations]
     metrics |= {
         "avg_tool_calls": mean(r.tool_calls for r in records),
         "delegation_rate": sum(r.tool_calls > 0 for r in records) / n,
-        "avg_slm_latency_s": mean(r.usage["slm"].latency_s for r in records),
         # Tool calls answered with an error (bad arguments, SLM failures, over the limit), per tool call.
         "tool_error_rate": _ratio(sum(d.error is not None for d in delegations), len(delegations)),
         "cost_usd": sum(r.cost_usd for r in records),
         "cache_saved_usd": sum(r.cache_saved_usd for r in records),
-        "cache_hit_rate": _ratio(sum(r.usage[role].cache_hits for r in records for role in ROLES),
-                                 sum(r.usage[role].calls for r in records for role in ROLES)),
+        "cache_hit_rate": _ratio(sum(u.cache_hits for r in records for u in r.usage.values()),
+                                 sum(u.calls for r in records for u in r.usage.values())),
         "n_samples": float(n),
         "n_errors": float(sum(r.error is not None for r in records)),
         "n_degraded": float(sum(r.degraded for r in records)),

@@ -10,7 +10,7 @@ them reads as a problem no model failure touched (not degraded, no failures).
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -22,8 +22,8 @@ SUMMARY_FILE = "summary.json"
 # Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version. A field added
 # with a default keeps the version (older lines read with the default).
 RECORD_VERSION = 2
-# The roles a record accounts for; a strategy uses some of them, the others stay at zero.
-ROLES = ("llm", "slm")
+# The roles every record of version 2 accounts for; records written since hold the roles of their run's config.
+LEGACY_ROLES = ("llm", "slm")
 
 
 class IncompatibleRecords(ConfigError):
@@ -167,7 +167,7 @@ class SampleRecord:
     correct: bool
     # End-to-end wall time of this problem in this run, seconds.
     latency_s: float
-    # Per role in ROLES (a role the strategy does not use stays at zero).
+    # Per model role of the run (each model its config names; a role the strategy does not use stays at zero).
     usage: dict[str, RoleUsage]
     # Tool calls the LLM made (answered, refused and malformed alike).
     tool_calls: int
@@ -232,6 +232,19 @@ def parse_record(data: Any, where: str) -> SampleRecord:
         raise IncompatibleRecords(
             f"{where}: field {location!r}: {first['msg']}; the file was changed by hand or written by another version"
         ) from None
+
+
+def method_label(strategy: str, roles: tuple[str, ...], model_names: dict[str, str]) -> str:
+    """How runs and report rows name a method: '<strategy> (<model> -> <model>)' over the roles it uses, in order."""
+    return f"{strategy} ({' -> '.join(model_names.get(role, '?') for role in roles)})"
+
+
+def record_roles(records: Iterable[SampleRecord]) -> tuple[str, ...]:
+    """The model roles these records account for, in the order they first appear (e.g. ("llm", "slm"))."""
+    roles: dict[str, None] = {}
+    for record in records:
+        roles.update(dict.fromkeys(record.usage))
+    return tuple(roles)
 
 
 def record_lines(text: str) -> list[str]:

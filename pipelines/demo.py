@@ -4,21 +4,20 @@ import asyncio
 import json
 import re
 import sys
-import time
 
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from delegate.cli import config_error_line, default_options, help_text, quiet_libraries, wants_help
 from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError
-from delegate.records import ROLES, ModelPrices
-from delegate.models import ChatResponse, build_model
+from delegate.data import Split
+from delegate.evaluation import Evaluation
+from delegate.records import SampleRecord
+from delegate.models import ChatResponse
 from delegate.models.base import TextSink
-from delegate.models.metered import MeteredModel
 from delegate.scoring import extract_answer
-from delegate.strategies import Attempt, get_strategy
 from delegate.strategies.observer import Observer
 
 # `key=value`, `+key=value`, `group@pkg=option`: everything else on the command line is the question.
@@ -149,42 +148,36 @@ def demo_config(overrides: list[str]) -> DictConfig:
     return compose_config(overrides)
 
 
-def tally(cfg: DictConfig, metered: dict[str, MeteredModel], elapsed_s: float) -> str:
+def tally(evaluation: Evaluation, record: SampleRecord) -> str:
+    """Per role the strategy used: calls, tokens as reported, seconds and cost; then the problem's total."""
     lines = []
-    total_usd = 0.0
-    for role in ROLES:
-        if role not in metered:
-            continue
-        usage = metered[role].usage
-        cost_usd = usage.cost_usd(ModelPrices.of(cfg[role]))
-        total_usd += cost_usd
+    for role in evaluation.strategy.roles:
+        usage = record.usage[role]
         unreported = f" ({usage.usage_missing_calls} without reported usage)" if usage.usage_missing_calls else ""
         lines.append(
-            f"  {role} ({cfg[role].name}): {counted(usage.calls, 'call')}{unreported}, "
+            f"  {role} ({evaluation.model_names[role]}): {counted(usage.calls, 'call')}{unreported}, "
             f"{counted(usage.prompt_tokens, 'prompt token')} + {counted(usage.completion_tokens, 'completion token')}, "
-            f"{usage.latency_s:.2f} s, ${cost_usd:.6f}"
+            f"{usage.latency_s:.2f} s, ${usage.cost_usd(evaluation.prices[role]):.6f}"
         )
-    lines.append(f"  total: {elapsed_s:.2f} s end to end, ${total_usd:.6f}")
+    lines.append(f"  total: {record.latency_s:.2f} s end to end, ${record.cost_usd:.6f}")
     return "\n".join(lines)
 
 
-async def answer(cfg: DictConfig, models, question: str, view: TerminalView) -> None:
-    strategy = get_strategy(cfg.strategy.name)
-    metered = {role: MeteredModel(models[role], role) for role in strategy.roles}
-    started_s = time.perf_counter()
-    attempt = Attempt()
-    await strategy.solve(Problem(id=0, question=question, gold=""), metered, OmegaConf.to_object(cfg.strategy), view, attempt)
-    view._line(view.style("TALLY", "1") + f" ({counted(attempt.tool_calls, 'tool call')})")
-    print(tally(cfg, metered, time.perf_counter() - started_s), flush=True)
+async def answer(evaluation: Evaluation, question: str, view: TerminalView) -> None:
+    """Solve `question` through the evaluation's strategy, shown live in `view`, then print the tally; a failed
+    model call is raised (ModelCallError)."""
+    record = await evaluation.solve(Problem(id=0, question=question, gold=""), view, raise_failure=True)
+    view._line(view.style("TALLY", "1") + f" ({counted(record.tool_calls, 'tool call')})")
+    print(tally(evaluation, record), flush=True)
 
 
 async def session(cfg: DictConfig, question: str) -> None:
-    strategy = get_strategy(cfg.strategy.name)
-    models = {role: build_model(cfg[role], role) for role in strategy.roles}
+    # No data set: the question is the problem.
+    evaluation = Evaluation.from_config(cfg, split=Split(problems=[]))
     view = TerminalView(Style(sys.stdout.isatty()))
-    try:
+    async with evaluation:
         if question:
-            await answer(cfg, models, question, view)
+            await answer(evaluation, question, view)
             return
         while True:
             try:
@@ -193,10 +186,7 @@ async def session(cfg: DictConfig, question: str) -> None:
                 break
             if asked.lower() in QUIT_WORDS:
                 break
-            await answer(cfg, models, asked, view)
-    finally:
-        for model in models.values():
-            await model.aclose()
+            await answer(evaluation, asked, view)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,11 +27,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from delegate.config import compose_config
-from delegate.data import load_problems
-from delegate.job import run_job, solve_problems
+from delegate.evaluation import Evaluation
+from delegate.job import run_job
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache
-from delegate.strategies import get_strategy
 from delegate.strategies.prompting import render_messages
 from tests.support.scripted_server import Reply, ScriptedServer
 
@@ -92,11 +91,10 @@ def router_config(llm_url: str, slm_url: str, data_path: Path, samples: int | No
 
 async def solve_phase_s(cfg, cache: ResponseCache | None) -> float:
     """Wall time of solving and scoring every problem (what concurrency and the cache change)."""
-    strategy = get_strategy(cfg.strategy.name)
-    problems = load_problems(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
-    models = {role: build_model(cfg[role], role, cache) for role in strategy.roles}
+    evaluation = Evaluation.from_config(cfg, cache)
     started_s = time.perf_counter()
-    records = await solve_problems(cfg, strategy, models, problems, lambda record: None)
+    async with evaluation:
+        records = await evaluation.run()
     elapsed_s = time.perf_counter() - started_s
     assert not any(r.error for r in records), next(r.error for r in records if r.error)
     return elapsed_s

@@ -26,6 +26,7 @@ METRIC_NAMES = {
     "avg_slm_tokens",
     "avg_tool_calls",
     "avg_slm_latency_s",
+    "avg_llm_latency_s",
     "cost_usd",
     "n_samples",
     "n_errors",
@@ -128,6 +129,8 @@ def test_summarize_metrics_by_hand():
         "avg_slm_tokens": 200 / 3,
         "avg_tool_calls": 3 / 4,
         "avg_slm_latency_s": 2.0 / 4,
+        # The records' LLM calls took no time (latency_s 0): every role gets its average.
+        "avg_llm_latency_s": 0.0,
         "cost_usd": 0.06,
         "n_samples": 4.0,
         "n_errors": 1.0,

@@ -13,7 +13,9 @@ def register_schemas() -> None:
     from delegate.config.schema import register_base_schemas
 
     register_base_schemas()
-    import delegate.strategies  # noqa: F401 - each strategy stores its own schema on import
+    from delegate.strategies import STRATEGIES
+
+    STRATEGIES.discover()  # each strategy stores its own schema when its module is imported
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

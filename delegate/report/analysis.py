@@ -11,7 +11,7 @@ from itertools import combinations
 from statistics import mean
 
 from delegate.metrics import summarize
-from delegate.records import ROLES, SampleRecord
+from delegate.records import SampleRecord, record_roles
 from delegate.report.runs import LoadedRun
 from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_difference_ci
 
@@ -38,6 +38,16 @@ class Report:
     # Why the oracle section has no row for a router run (or none at all).
     oracle_notes: list[str]
 
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every model role the compared runs account for, in the order they first appear."""
+        return run_roles(self.runs)
+
+
+def run_roles(runs: list[LoadedRun]) -> tuple[str, ...]:
+    """Every model role the records of `runs` account for, in the order they first appear."""
+    return record_roles(record for run in runs for record in run.records)
+
 
 def analyse(runs: list[LoadedRun], skipped: list[str]) -> Report:
     """All sections for `runs` (in the order they are given)."""
@@ -52,6 +62,7 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
     least one tool call), cost per problem and per 1,000 problems (USD), errored and degraded problems, and whether the
     run is on the accuracy-cost Pareto front."""
     rows = []
+    roles = run_roles(runs)
     for run in runs:
         n = len(run.records)
         metrics = summarize(run.records)
@@ -62,9 +73,10 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
             **{name: _defined(metrics[name]) for name in CLEAN_ACCURACY},
             "avg_latency_s": metrics["avg_latency_s"], "p95_latency_s": metrics["p95_latency_s"],
         }
-        for role in ROLES:
-            row[f"avg_{role}_prompt_tokens"] = metrics[f"avg_{role}_prompt_tokens"]
-            row[f"avg_{role}_completion_tokens"] = metrics[f"avg_{role}_completion_tokens"]
+        for role in roles:
+            # A run whose config named no model for a role spent no tokens in it.
+            row[f"avg_{role}_prompt_tokens"] = metrics.get(f"avg_{role}_prompt_tokens", 0.0)
+            row[f"avg_{role}_completion_tokens"] = metrics.get(f"avg_{role}_completion_tokens", 0.0)
         cost_per_problem_usd = metrics["cost_usd"] / n
         row |= {
             "avg_tool_calls": metrics["avg_tool_calls"], "delegation_rate": metrics["delegation_rate"],
@@ -104,7 +116,7 @@ def change_pct(baseline: float, candidate: float) -> float | None:
 
 
 def _total_tokens(record: SampleRecord) -> int:
-    return sum(record.usage[role].tokens for role in ROLES)
+    return sum(usage.tokens for usage in record.usage.values())
 
 
 def pair_rows(runs: list[LoadedRun]) -> list[dict]:

@@ -5,7 +5,6 @@ from pathlib import Path
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from delegate.records import ROLES
 from delegate.report.analysis import Report, pareto_front
 
 ACCURACY_PLOT = "accuracy_ci.png"
@@ -55,7 +54,7 @@ def plot_tokens(report: Report, path: Path) -> Path:
     positions = list(range(len(rows)))
     palette = colormaps["tab20"]
     left = [0.0] * len(rows)
-    for role_index, role in enumerate(ROLES):
+    for role_index, role in enumerate(report.roles):
         for kind_index, kind in enumerate(TOKEN_KINDS):
             values = [r[f"avg_{role}_{kind}_tokens"] for r in rows]
             # tab20 pairs a dark and a light shade: one hue per model, dark for prompt, light for completion.
@@ -69,7 +68,7 @@ def plot_tokens(report: Report, path: Path) -> Path:
     ax.set_xlabel("average tokens per problem, as the models reported them")
     ax.set_title("Tokens per problem, by model and prompt / completion")
     ax.grid(axis="x", alpha=0.3)
-    figure.legend(loc="outside upper right", ncols=2 * len(ROLES), fontsize=9)
+    figure.legend(loc="outside upper right", ncols=2 * len(report.roles), fontsize=9)
     figure.savefig(path, dpi=DPI)
     return path
 

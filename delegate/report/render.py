@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from delegate.records import ROLES
 from delegate.report.analysis import Report
 from delegate.report.summary import NOT_AVAILABLE, accuracy_cell
 
@@ -63,7 +62,7 @@ def runs_note(report: Report, experiments: dict[str, str]) -> str:
 
 def _comparison_section(report: Report) -> str:
     header = ["method", "n", "accuracy [95% CI]", "accuracy, clean problems [95% CI]", "avg latency (s)", "p95 latency (s)"]
-    header += [f"avg {role.upper()} {kind} tokens" for role in ROLES for kind in ("prompt", "completion")]
+    header += [f"avg {role.upper()} {kind} tokens" for role in report.roles for kind in ("prompt", "completion")]
     header += ["avg tool calls", "delegation rate", "cost / problem (USD)", "cost / 1,000 problems (USD)", "cache hits", "errors",
                "degraded"]
     rows = []
@@ -73,7 +72,7 @@ def _comparison_section(report: Report) -> str:
             accuracy_cell(r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"]),
             accuracy_cell(r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]),
             _number(r["avg_latency_s"], 2), _number(r["p95_latency_s"], 2),
-            *[_number(r[f"avg_{role}_{kind}_tokens"]) for role in ROLES for kind in ("prompt", "completion")],
+            *[_number(r[f"avg_{role}_{kind}_tokens"]) for role in report.roles for kind in ("prompt", "completion")],
             _number(r["avg_tool_calls"], 2), _pct(r["delegation_rate"]),
             f"{r['cost_per_problem_usd']:.6f}", f"{r['cost_per_1k_problems_usd']:.4f}", _pct(r["cache_hit_rate"]),
             str(r["errors"]), str(r["degraded"]),

@@ -10,11 +10,10 @@ from mlflow.exceptions import MlflowException
 
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.records import ROLES, SAMPLES_FILE, IncompatibleRecords, SampleRecord, read_records
+from delegate.records import LEGACY_ROLES, SAMPLES_FILE, IncompatibleRecords, SampleRecord, read_records, record_roles
+from delegate.records import method_label as records_method_label
 from delegate.resume import RUN_INFO_FILE
-from delegate.strategies import STRATEGIES
-from delegate.strategies.registry import method_label as strategy_method_label
-from delegate.tracking.mlflow_run import redacted_uri
+from delegate.tracking.mlflow_run import ROLES_TAG, redacted_uri
 
 # Tags on the run a report logs itself to; runs carrying REPORT_TAG are never compared.
 REPORT_TAG = "delegate.report"
@@ -128,14 +127,21 @@ def select_runs(
     return selection
 
 
-def method_label(strategy: str, model_names: dict[str, str], records: list[SampleRecord]) -> str:
-    """'<strategy> (<model> -> <model>)' over the roles the strategy uses (as delegate.job labels a run); for a
-    strategy this version does not know, the roles that made calls."""
-    if strategy in STRATEGIES:
-        roles = STRATEGIES[strategy].roles
+# The roles of the strategies runs written before the `delegate.roles` tag could have used.
+_LEGACY_STRATEGY_ROLES = {"llm": ("llm",), "slm": ("slm",), "router": ("llm", "slm")}
+
+
+def method_label(strategy: str, model_names: dict[str, str], records: list[SampleRecord], roles_tag: str | None = None) -> str:
+    """'<strategy> (<model> -> <model>)' over the roles the strategy used, as delegate.job labels a run: the run's
+    `delegate.roles` tag, else (a run written before it) the roles of the three strategies of that time, else the
+    roles that made calls."""
+    if roles_tag:
+        roles = tuple(roles_tag.split(","))
+    elif strategy in _LEGACY_STRATEGY_ROLES:
+        roles = _LEGACY_STRATEGY_ROLES[strategy]
     else:
-        roles = tuple(role for role in ROLES if any(r.usage[role].calls for r in records))
-    return strategy_method_label(strategy, roles, model_names)
+        roles = tuple(role for role in record_roles(records) if any(r.usage[role].calls for r in records))
+    return records_method_label(strategy, roles, model_names)
 
 
 def _strategy_rank(strategy: str) -> int:
@@ -166,9 +172,9 @@ def load_runs(client, selection: Selection) -> list[LoadedRun]:
                 continue
             tags = run.data.tags
             strategy = tags["strategy"]
-            models = {role: tags[role] for role in ROLES if role in tags}
-            loaded.append(LoadedRun(run_id, run_name, run.info.experiment_id, strategy,
-                                    method_label(strategy, models, records), records))
+            models = {role: tags[role] for role in (*LEGACY_ROLES, *record_roles(records)) if role in tags}
+            label = method_label(strategy, models, records, tags.get(ROLES_TAG))
+            loaded.append(LoadedRun(run_id, run_name, run.info.experiment_id, strategy, label, records))
     if not loaded:
         raise ConfigError(f"no run with records to compare ({'; '.join(selection.skipped)})")
     loaded.sort(key=lambda r: (_strategy_rank(r.strategy), r.method, r.run_name))

@@ -7,9 +7,10 @@ from typing import Any, Awaitable, Callable
 from hydra.core.config_store import ConfigStore
 
 from delegate.data.problem import Problem
-from delegate.errors import ConfigError, ModelCallError
+from delegate.errors import ModelCallError
 from delegate.models.metered import MeteredModel
-from delegate.records import Delegation
+from delegate.records import Delegation, SampleRecord
+from delegate.registry import Registry
 from delegate.strategies.observer import Observer
 
 
@@ -44,26 +45,32 @@ def describe_failure(error: Exception) -> str:
 Solver = Callable[[Problem, dict[str, MeteredModel], Any, Observer, Attempt], Awaitable[None]]
 
 
+# Why a run's records make it a failed run, beyond every problem erroring (which fails any run); None: they don't.
+RunFailure = Callable[[list[SampleRecord]], "str | None"]
+
+
 @dataclass(frozen=True)
 class Strategy:
+    """A solver, the model roles it uses (in the order a method label names them) and its own test of a failed run."""
+
     name: str
     roles: tuple[str, ...]
     solve: Solver
+    run_failure: RunFailure | None = None
 
 
-STRATEGIES: dict[str, Strategy] = {}
+# Every module of delegate.strategies registers its strategies when discovered: a new one is one module + one YAML.
+STRATEGIES: Registry[Strategy] = Registry("strategy", "delegate.strategies", setting="strategy")
 
 
-def method_label(strategy: str, roles: tuple[str, ...], model_names: dict[str, str]) -> str:
-    """How runs and report rows name a method: '<strategy> (<model> -> <model>)' over the roles it uses, in order."""
-    return f"{strategy} ({' -> '.join(model_names.get(role, '?') for role in roles)})"
-
-
-def register_strategy(name: str, roles: tuple[str, ...], schema: type) -> Callable[[Solver], Solver]:
-    """Add a solver under `name` and store its schema, which `conf/strategy/<name>.yaml` extends."""
+def register_strategy(
+    name: str, roles: tuple[str, ...], schema: type, run_failure: RunFailure | None = None
+) -> Callable[[Solver], Solver]:
+    """Add a solver under `name` using the model `roles`, and store its schema, which `conf/strategy/<name>.yaml`
+    extends; `run_failure` says when the records make a failed run beyond every problem erroring."""
 
     def add(solve: Solver) -> Solver:
-        STRATEGIES[name] = Strategy(name=name, roles=roles, solve=solve)
+        STRATEGIES.add(name, Strategy(name=name, roles=roles, solve=solve, run_failure=run_failure))
         ConfigStore.instance().store(group="strategy", name=f"{name}_schema", node=schema)
         return solve
 
@@ -71,6 +78,5 @@ def register_strategy(name: str, roles: tuple[str, ...], schema: type) -> Callab
 
 
 def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise ConfigError(f"strategy={name} is unknown; use one of {sorted(STRATEGIES)}")
-    return STRATEGIES[name]
+    """The strategy registered as `name`; ConfigError (`strategy=<name> is unknown; use one of [...]`) if none is."""
+    return STRATEGIES.get(name)

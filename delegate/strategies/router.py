@@ -14,7 +14,7 @@ from delegate.errors import ConfigError, ModelCallError
 from delegate.models.base import ToolCall
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
-from delegate.records import Delegation
+from delegate.records import Delegation, SampleRecord
 from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
@@ -245,7 +245,18 @@ class RouterAttempt:
         self.observer.final_answer(text)
 
 
-@register_strategy("router", roles=("llm", "slm"), schema=RouterConfig)
+def every_slm_call_failed(records: list[SampleRecord]) -> str | None:
+    """The router's failed run: the LLM asked, and every one of its SLM calls failed (its answers are the LLM's
+    alone, though no problem errored)."""
+    delegations = [d for r in records for d in r.delegations]
+    slm_failures = [d for d in delegations if d.error == "slm_error"]
+    if not slm_failures or len(slm_failures) != len(delegations):
+        return None
+    first = next(failure for r in records for failure in r.failures)
+    return f"every one of the {len(delegations)} SLM calls failed; the first: {first}"
+
+
+@register_strategy("router", roles=("llm", "slm"), schema=RouterConfig, run_failure=every_slm_call_failed)
 async def solve_with_router(
     problem: Problem, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt
 ) -> None:

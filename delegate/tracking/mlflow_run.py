@@ -14,6 +14,11 @@ from delegate.redaction import redact, redact_config, register_url_credentials
 
 # The one line that ended a run FAILED or stopped it (an error the job raised), for the UI and for scripts.
 ERROR_TAG = "delegate.error"
+# What wrote a run: eval (delegate-eval, delegate-reproduce), rescore, report; runs written before the tag existed
+# carry none and are eval runs unless they carry delegate.report.
+KIND_TAG = "delegate.kind"
+# The model roles the run's strategy used, in order, comma-separated ("llm,slm"): the report labels methods by them.
+ROLES_TAG = "delegate.roles"
 # MLflow's param values are capped; a longer one (a long prompt) is cut rather than failing the run.
 MAX_PARAM_VALUE_CHARS = 6000
 # The SQL store refuses batches of more than 100 params.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from mlflow.entities import AssessmentSource, AssessmentSourceType, Expectation, Feedback
 
-from delegate.records import ROLES, SampleRecord
+from delegate.records import SampleRecord
 from delegate.report.summary import accuracy_cell
 from delegate.tracking.mlflow_run import redacted_uri, sqlite_path
 
@@ -230,7 +230,7 @@ def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
             "verdict": verdict(r),
             "degraded": r.degraded,
             "tool_calls": r.tool_calls,
-            **{f"{role}_tokens": r.usage[role].tokens for role in ROLES},
+            **{f"{role}_tokens": usage.tokens for role, usage in r.usage.items()},
             "latency_s": round(r.latency_s, 3),
             "cost_usd": r.cost_usd,
             "error": r.error,
@@ -243,7 +243,9 @@ def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
 def run_description(summary: dict[str, Any], dataset: str) -> str:
     """The run's summary row as the MLflow UI's description (Markdown): method, accuracy with its Wilson 95% CI and
     over the clean problems, tokens per problem per model, cost, latency, failed and degraded problems."""
-    tokens = " + ".join(f"{summary[f'avg_{role}_tokens']:.1f} {role.upper()}" for role in ROLES)
+    roles = [key.removeprefix("n_").removesuffix("_usage_missing") for key in summary
+             if key.startswith("n_") and key.endswith("_usage_missing") and key != "n_usage_missing"]
+    tokens = " + ".join(f"{summary[f'avg_{role}_tokens']:.1f} {role.upper()}" for role in roles)
     n_clean = int(summary["n_samples"] - summary["n_errors"] - summary["n_degraded"])
     clean = accuracy_cell(summary["accuracy_clean"], summary["accuracy_clean_ci_low"], summary["accuracy_clean_ci_high"])
     return (

@@ -1,6 +1,6 @@
 """SampleRecords for tests that need records without running a model: every field has a plain default."""
 
-from delegate.records import ROLES, Delegation, RoleUsage, SampleRecord
+from delegate.records import Delegation, RoleUsage, SampleRecord
 
 
 def make_record(id: int = 0, *, usage: dict[str, RoleUsage] | None = None, delegations: list[Delegation] | None = None, **fields) -> SampleRecord:
@@ -11,6 +11,6 @@ def make_record(id: int = 0, *, usage: dict[str, RoleUsage] | None = None, deleg
         cost_usd=0.0, cache_saved_usd=0.0, error=None, transcript=[],
     )
     return SampleRecord(
-        id=id, usage={role: (usage or {}).get(role, RoleUsage()) for role in ROLES}, delegations=delegations or [],
+        id=id, usage={role: (usage or {}).get(role, RoleUsage()) for role in ("llm", "slm")}, delegations=delegations or [],
         **(defaults | fields),
     )

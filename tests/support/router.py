@@ -5,11 +5,10 @@ import asyncio
 from omegaconf import OmegaConf
 
 from delegate.config import compose_config
+from delegate.data import Split
 from delegate.data.problem import Problem
-from delegate.models import build_model
+from delegate.evaluation import Evaluation
 from delegate.records import ModelPrices, SampleRecord
-from delegate.runner import solve_and_score
-from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from tests.support.scripted_server import ScriptedServer
 
@@ -18,7 +17,7 @@ PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills
 
 
 def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:
-    """The record of one problem run through `solve_and_score`, and the router config it ran with."""
+    """The record of one problem run through `Evaluation.solve`, and the router config it ran with."""
     return solve_composed([
         "strategy=router",
         "llm=openai-compatible", f"llm.base_url={llm.base_url}",
@@ -33,12 +32,11 @@ def solve_composed(overrides: list[str], problem: Problem = PROBLEM) -> tuple[Sa
     router_cfg = OmegaConf.to_object(cfg.strategy)
     assert isinstance(router_cfg, RouterConfig)
 
+    evaluation = Evaluation.from_config(cfg, split=Split(problems=[problem]))
+    evaluation.prices = PRICES
+
     async def run() -> SampleRecord:
-        models = {role: build_model(cfg[role], role) for role in ("llm", "slm")}
-        try:
-            return await solve_and_score(problem, get_strategy("router"), models, router_cfg, PRICES)
-        finally:
-            for model in models.values():
-                await model.aclose()
+        async with evaluation:
+            return await evaluation.solve(problem)
 
     return asyncio.run(run()), router_cfg

@@ -1,79 +1,11 @@
-"""Run a strategy over problems with bounded concurrency, score each answer, and hand each record on as it finishes;
-run-level limits (`max_error_rate`, `max_cost_usd`) stop new problems from starting."""
+"""Run-level limits: `max_error_rate` and `max_cost_usd` stop a run from starting new problems, and say in one line
+what was measured."""
 
-import asyncio
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
-from delegate.data.problem import Problem
 from delegate.errors import ConfigError, RunStopped
-from delegate.models.base import ChatModel
-from delegate.models.metered import MeteredModel
-from delegate.records import ROLES, ModelPrices, RoleUsage, SampleRecord
-from delegate.scoring import score
-from delegate.strategies.observer import NO_OBSERVER, Observer
-from delegate.strategies.registry import Attempt, Strategy, describe_failure
-from delegate.tasks import gather_or_cancel
-from delegate.tracking.traces import span
-
-
-async def solve_and_score(
-    problem: Problem,
-    strategy: Strategy,
-    models: dict[str, ChatModel],
-    strategy_cfg: Any,
-    prices: dict[str, ModelPrices],
-    observer: Observer = NO_OBSERVER,
-) -> SampleRecord:
-    """One problem end to end; a model failure becomes a record with `error`, not a crashed run, and a failure the
-    strategy went on without (`Attempt.failures`) a `degraded` record listing it."""
-    attempt = Attempt()
-    # What the backends note about their replies (missing usage, calls found in text) is counted with the attempt's events.
-    metered = {role: MeteredModel(models[role], role, attempt.events) for role in strategy.roles}
-    with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
-        started_s = time.perf_counter()
-        error = None
-        try:
-            await strategy.solve(problem, metered, strategy_cfg, observer, attempt)
-        except ConfigError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
-            # The attempt keeps what happened before the failure: transcript, delegations, tokens.
-            error = describe_failure(exc)
-        degraded = bool(attempt.failures) and error is None
-        latency_s = time.perf_counter() - started_s
-        usage = {role: metered[role].usage if role in metered else RoleUsage() for role in ROLES}
-        result = score(attempt.response, problem.gold)
-        live.set_outputs({"response": attempt.response, "extracted": result.extracted, "correct": result.correct})
-        live.set_attributes(
-            {"strategy": strategy.name, "tool_calls": attempt.tool_calls, "error": error or "", "degraded": degraded}
-        )
-        if error:
-            live.set_error(error)
-    return SampleRecord(
-        id=problem.id,
-        dataset=problem.dataset,
-        question=problem.question,
-        gold=problem.gold,
-        strategy=strategy.name,
-        response=attempt.response,
-        extracted=result.extracted,
-        extraction_rule=result.rule,
-        correct=result.correct and error is None,
-        latency_s=latency_s,
-        usage=usage,
-        tool_calls=attempt.tool_calls,
-        events=dict(attempt.events),
-        delegations=attempt.delegations,
-        cost_usd=sum(usage[role].cost_usd(prices[role]) for role in ROLES),
-        cache_saved_usd=sum(usage[role].cache_saved_usd(prices[role]) for role in ROLES),
-        error=error,
-        transcript=attempt.transcript,
-        degraded=degraded,
-        failures=attempt.failures,
-    )
-
+from delegate.records import SampleRecord
 
 # The error rate is judged only once this many problems have finished (or all of them have): over the first few, one
 # or two failures would be a share far above any sensible max_error_rate.
@@ -104,7 +36,7 @@ def _problems(n: int, adjective: str = "") -> str:
 
 
 class LimitWatcher:
-    """Watches a run's finished problems against its `RunLimits`; `run_problems` asks it before each problem starts.
+    """Watches a run's finished problems against its `RunLimits`; `Evaluation.run` asks it before each problem starts.
 
     `n_problems` counts every problem of the run, `finished` included: the records finished before a resume, which
     count as finished problems for the error rate and whose `cost_usd` counts toward the budget (a limit they already
@@ -180,36 +112,3 @@ class LimitWatcher:
             return None
         not_started = f", so {_problems(self.n_not_started)} did not start" if self.n_not_started else ""
         return RunStopped(limit, f"{measured}{not_started}; {then}")
-
-
-async def run_problems(
-    problems: list[Problem],
-    strategy: Strategy,
-    models: dict[str, ChatModel],
-    strategy_cfg: Any,
-    prices: dict[str, ModelPrices],
-    concurrency: int,
-    on_record: Callable[[SampleRecord], None],
-    watcher: LimitWatcher | None = None,
-) -> list[SampleRecord]:
-    """Every problem, `concurrency` at a time; records come back in completion order.
-
-    With a `watcher`, each record is added to it as it finishes, and once it reports a limit reached no new problem
-    starts: those in flight finish and are handed on, and the records finished are returned as usual; the caller
-    reads `watcher.stopped`.
-    """
-    slots = asyncio.Semaphore(concurrency)
-    records: list[SampleRecord] = []
-
-    async def run_one(problem: Problem) -> None:
-        async with slots:
-            if watcher is not None and not watcher.may_start():
-                return
-            record = await solve_and_score(problem, strategy, models, strategy_cfg, prices)
-        records.append(record)
-        if watcher is not None:
-            watcher.add(record)
-        on_record(record)
-
-    await gather_or_cancel(run_one(p) for p in problems)
-    return records

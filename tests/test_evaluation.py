@@ -1,4 +1,4 @@
-"""run_problems with run-level limits: the error rate and the budget stop new problems from starting, the problems
+"""Evaluation.run with run-level limits: the error rate and the budget stop new problems from starting, the problems
 in flight finish and are handed on, and the watcher says in one line what was measured. The `llm` strategy runs as
 it is; its model is a stand-in (no SDK involved) that fails or answers as each question says."""
 
@@ -10,14 +10,15 @@ from delegate.config.schema import PromptConfig
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError, RunStopped
 from delegate.models.base import ChatResponse
-from delegate.records import ROLES, ModelPrices, SampleRecord
-from delegate.runner import MIN_FINISHED, LimitWatcher, RunLimits, run_problems
+from delegate.evaluation import Evaluation
+from delegate.limits import MIN_FINISHED, LimitWatcher, RunLimits
+from delegate.records import ModelPrices, SampleRecord
 from delegate.strategies import get_strategy
 from delegate.strategies.solo import SoloConfig
 from tests.support.records import make_record
 
 # 250,000 prompt tokens at 1 USD per million: each answered problem costs exactly 0.25 USD.
-PRICES = {role: ModelPrices(input_usd_per_1m=1.0) for role in ROLES}
+PRICES = {role: ModelPrices(input_usd_per_1m=1.0) for role in ("llm", "slm")}
 PROBLEM_COST_USD = 0.25
 FAIL = "fail"
 
@@ -46,12 +47,14 @@ def problems(*questions: str) -> list[Problem]:
 
 
 def run(todo: list[Problem], watcher: LimitWatcher | None, concurrency: int = 1, model: StandIn | None = None):
-    """The records run_problems returns, and those it handed on, in order."""
+    """The records Evaluation.run returns, and those it handed on, in order."""
     handed_on: list[SampleRecord] = []
-    records = asyncio.run(run_problems(
-        todo, get_strategy("llm"), {"llm": model or StandIn()}, SoloConfig(name="llm", prompt=PromptConfig()),
-        PRICES, concurrency, handed_on.append, watcher,
-    ))
+    evaluation = Evaluation(
+        strategy=get_strategy("llm"), strategy_config=SoloConfig(name="llm", prompt=PromptConfig()),
+        models={"llm": model or StandIn()}, prices=PRICES, model_names={"llm": "stand-in", "slm": "unused"},
+        problems=todo, concurrency=concurrency,
+    )
+    records = asyncio.run(evaluation.run(on_record=handed_on.append, watcher=watcher))
     return records, handed_on
 
 
