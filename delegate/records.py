@@ -10,12 +10,11 @@ them reads as a problem no model failure touched (not degraded, no failures).
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
 from delegate.errors import ConfigError
-from delegate.models.base import ChatResponse
 
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -58,6 +57,21 @@ class ModelPrices:
         ) / 1e6
 
 
+class CallUsage(Protocol):
+    """What one model call reports about itself, as `delegate.models.ChatResponse` carries it (records sit below the
+    model layer, so they name the fields, not the class). Tokens are counts, None when the server gave none."""
+
+    latency_s: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+    provider_cached_prompt_tokens: int | None
+    cache_hit: bool
+
+    @property
+    def usage_missing(self) -> bool: ...
+
+
 @dataclass
 class RoleUsage:
     """One role's calls within one problem, summed as the model reported them. Tokens are counts; latency in seconds.
@@ -87,7 +101,7 @@ class RoleUsage:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, response: ChatResponse) -> None:
+    def add(self, response: CallUsage) -> None:
         """Count one call: its latency always, its tokens only when the server reported them."""
         self.calls += 1
         self.latency_s += response.latency_s
