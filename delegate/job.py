@@ -16,10 +16,11 @@ from delegate.metrics import summarize
 from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
 from delegate.preflight import check_settings, response_cache_path
-from delegate.records import ROLES, SAMPLES_FILE, SUMMARY_FILE, ModelPrices, SampleRecord, SampleWriter
+from delegate.records import ROLES, ModelPrices, SampleRecord, SampleWriter
 from delegate.redaction import install_log_redaction, redact_files
 from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, PreviousRun, find_previous_run, run_folder_lock, write_run_info
+from delegate.run_folder import HYDRA_DIR, SAMPLES_FILE, SUMMARY_FILE
 from delegate.runner import LimitWatcher, RunLimits, run_problems
 from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
@@ -105,7 +106,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     install_log_redaction()
     # Hydra saved the overrides and composed config as given: a URL's credentials or a secret-looking key's value
     # leave them before anything reads or logs the folder.
-    redact_files(output_dir / ".hydra")
+    redact_files(output_dir / HYDRA_DIR)
     strategy = get_strategy(cfg.strategy.name)
     # Every setting, before the store, the run or a model exists: a mistake leaves nothing behind.
     check_settings(cfg, launch_dir)
@@ -165,7 +166,7 @@ def _run_locked(
                 cache.close()
             # Whatever finished is kept in the run, even when the job stops early.
             run.log_artifact(samples_path)
-            run.log_artifact(output_dir / ".hydra", ".hydra")
+            run.log_artifact(output_dir / HYDRA_DIR, HYDRA_DIR)
         records.sort(key=lambda r: r.id)
         # Rows left out of the split because their gold is not a number: never scored, always counted.
         metrics = summarize(records) | {"n_skipped": float(split.n_skipped)}

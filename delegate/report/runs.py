@@ -10,8 +10,8 @@ from mlflow.exceptions import MlflowException
 
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.records import ROLES, SAMPLES_FILE, IncompatibleRecords, SampleRecord, read_records
-from delegate.resume import RUN_INFO_FILE
+from delegate.records import ROLES, IncompatibleRecords, SampleRecord, read_records
+from delegate.run_folder import RUN_INFO_FILE, SAMPLES_FILE
 from delegate.strategies import STRATEGIES
 from delegate.strategies.registry import method_label as strategy_method_label
 from delegate.tracking.mlflow_run import redacted_uri
