@@ -13,7 +13,7 @@ from delegate.models.cache import ResponseCache, model_identity, request_key
 from delegate.models.hermes import inline_tools
 from delegate.models.hermes import parse_tool_calls
 from delegate.models.transformers_local import TransformersModel, forced_call_text, load_model, tool_call_opening
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "A baker fills 8 boxes with 6 muffins each. How many muffins?"}]
 

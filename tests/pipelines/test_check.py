@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import ViewType
 
 from pipelines.check import main
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 DELEGATE_CHECK = Path(sys.executable).with_name("delegate-check")
 # Stands for a real key: it must reach the server, never the output.

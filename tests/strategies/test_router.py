@@ -13,7 +13,7 @@ from delegate.metrics import summarize
 from delegate.strategies.router import RouterConfig
 from tests.support.cli import logged_records, mlflow_runs, run_eval
 from tests.support.router import PROBLEM, solve
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 TOOL = "ask_math_assistant"
 

@@ -6,7 +6,7 @@ import pytest
 
 from delegate.data.problem import Problem
 from tests.support.router import solve
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
 

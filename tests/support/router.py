@@ -11,7 +11,7 @@ from delegate.records import ModelPrices, SampleRecord
 from delegate.runner import solve_and_score
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
-from tests.support.scripted_server import ScriptedServer
+from delegate.testing.scripted_server import ScriptedServer
 
 PRICES = {"llm": ModelPrices(input_usd_per_1m=2.5, output_usd_per_1m=10.0), "slm": ModelPrices()}
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")

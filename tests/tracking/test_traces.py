@@ -9,7 +9,7 @@ import pytest
 
 from delegate.tracking.traces import span, traces_enabled
 from tests.support.router import PROBLEM, solve
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 
 

@@ -11,7 +11,7 @@ from delegate.config import compose_config
 from delegate.job import run_job
 from tests.support.cli import logged_records
 from tests.support.mlflow_server import mlflow_server as running_mlflow_server
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:

@@ -17,15 +17,16 @@ from delegate.config import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, read_records
-from delegate.sweep import PARENT_RUN_TAG, SWEEP_SUMMARY_FILE, SWEEP_TAG, SweepSummary, sweep_run_name
+from delegate.records import read_records
+from delegate.run_folder import SAMPLES_FILE, SWEEP_SUMMARY_FILE
+from delegate.sweep import PARENT_RUN_TAG, SWEEP_TAG, SweepSummary, sweep_run_name
 from delegate.tracking import verdicts
 from delegate.tracking.mlflow_run import TrackedRun
 from delegate.tracking.trace_writer import BATCH_WAIT_S, TraceWriter, mlflow_trace_id
 from delegate.tracking.traces import SpanRecord
 from tests.support.cli import run_eval
 from tests.support.records import make_record
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.tracking.test_tracking_server import mlflow_server  # noqa: F401 - a fixture
 
 SAMPLES = 6
