@@ -30,7 +30,6 @@ from delegate.tracking.mlflow_run import ERROR_TAG, Store, connect_store, flatte
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
-
 # The limit that stopped a run early (max_error_rate, max_cost_usd), and the line saying what was measured.
 STOPPED_TAG = "delegate.stopped"
 STOP_REASON_TAG = "delegate.stop_reason"
@@ -111,7 +110,6 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     # Every setting, before the store, the run or a model exists: a mistake leaves nothing behind.
     check_settings(cfg, launch_dir)
     split = load_split(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
-    problems = split.problems
     run_name = cfg.run_name or default_run_name(cfg, strategy)
     store = connect_store(cfg.tracking, launch_dir)
     previous = find_previous_run(cfg.resume, launch_dir, store, cfg) if cfg.resume else None

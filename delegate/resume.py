@@ -13,7 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
 from delegate.records import SampleRecord, parse_record, record_lines
-from delegate.run_folder import HYDRA_DIR, LOCK_FILE, RUN_INFO_FILE, SAMPLES_FILE, SAVED_CONFIG_FILE, SAVED_OVERRIDES_FILE
+from delegate.run_folder import (
+    HYDRA_DIR,
+    LOCK_FILE,
+    RUN_INFO_FILE,
+    SAMPLES_FILE,
+    SAVED_CONFIG_FILE,
+    SAVED_OVERRIDES_FILE,
+)
 from delegate.tracking.mlflow_run import Store, flatten, redacted_uri, resolve_tracking_uri, sqlite_path
 
 OUTPUT_DIR_TAG = "delegate.output_dir"

@@ -13,10 +13,10 @@ from delegate.cli import config_error_line, default_options, help_text, quiet_li
 from delegate.config import compose_config
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError
-from delegate.records import ROLES, ModelPrices
 from delegate.models import ChatResponse, build_model
 from delegate.models.base import TextSink
 from delegate.models.metered import MeteredModel
+from delegate.records import ROLES, ModelPrices
 from delegate.scoring import extract_answer
 from delegate.strategies import Attempt, get_strategy
 from delegate.strategies.observer import Observer

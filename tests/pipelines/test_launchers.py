@@ -5,8 +5,8 @@ import threading
 import pandas as pd
 import pytest
 
-from tests.support.cli import mlflow_runs, run_eval
 from delegate.testing.scripted_server import Reply
+from tests.support.cli import mlflow_runs, run_eval
 
 SEEDS = (1, 2, 3, 4)
 SAMPLES = 2

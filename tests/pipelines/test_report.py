@@ -13,10 +13,10 @@ from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job
 from delegate.records import read_records
-from delegate.run_folder import SAMPLES_FILE
 from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_difference_ci
-from pipelines.report import main
+from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply, ScriptedServer
+from pipelines.report import main
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 TOOL = "ask_math_assistant"

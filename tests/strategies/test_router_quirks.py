@@ -12,8 +12,8 @@ from delegate.errors import ConfigError
 from delegate.job import run_job
 from delegate.records import read_records
 from delegate.run_folder import SAMPLES_FILE
-from tests.support.router import solve
 from delegate.testing.scripted_server import Reply
+from tests.support.router import solve
 
 TOOL = "ask_math_assistant"
 ANSWER = Reply(content="So 8 boxes of 6: \\boxed{48}")

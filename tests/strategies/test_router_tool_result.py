@@ -5,8 +5,8 @@ import json
 import pytest
 
 from delegate.data.problem import Problem
-from tests.support.router import solve
 from delegate.testing.scripted_server import Reply
+from tests.support.router import solve
 
 TOOL = "ask_math_assistant"
 
