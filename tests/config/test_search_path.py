@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 
 from delegate.cli import group_options
 from delegate.config import CONFIG_DIR, compose_config
-from delegate.config.search_path import USER_CONFIG_DIR_ENV, user_config_dirs
+from delegate.config.search_path import PROVIDER, USER_CONFIG_DIR_ENV, user_config_dirs
 from tests.support.cli import DELEGATE_EVAL
 
 MY_DATA = """\
@@ -82,7 +82,7 @@ def test_another_hydra_apps_search_path_is_left_alone(launch_dir, tmp_path):
     with initialize_config_dir(config_dir=str(other), version_base="1.3"):
         cfg = compose(config_name="config", return_hydra_config=True)
     providers = [entry.provider for entry in cfg.hydra.runtime.config_sources]
-    assert "delegate-user" not in providers and cfg.greeting == "hello"
+    assert PROVIDER not in providers and cfg.greeting == "hello"
 
 
 def test_the_console_script_runs_with_the_users_option(launch_dir):
