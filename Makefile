@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Everything here is local: never wait on Hugging Face Hub retries.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
 
-.PHONY: setup setup-test run test bench clean
+.PHONY: setup setup-test run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ run: setup
 
 test: setup-test
 	$(OFFLINE) $(PY) -m pytest $(ARGS)
+
+# Lint (rules in pyproject.toml's [tool.ruff]); CI runs it before the tests.
+lint: setup-test
+	$(VENV)/bin/ruff check .
 
 # Speed figures (JSON) measured on this machine: see scripts/benchmark.py.
 bench: setup-test

@@ -16,11 +16,11 @@ from urllib.parse import unquote, urlsplit
 import openai
 from omegaconf import DictConfig, OmegaConf
 
+from delegate.config.roles import model_roles
 from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
 from delegate.models.openai_compatible import OPENAI_BASE_URL
 from delegate.preflight import SettingCheck, run_setting_check, setting_checks, unwritable_folder
-from delegate.config.roles import model_roles
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import default_artifact_location, redacted_uri, resolve_tracking_uri, sqlite_path
 

@@ -1,4 +1,4 @@
-"""What the console scripts share: quiet library logging, `--help` built from conf/, Hydra's config errors as one line."""
+"""What the console scripts share: quiet library logging, `--help` built from the configs, config errors as one line."""
 
 import copy
 import difflib
@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from delegate.config import CONFIG_DIR, register_schemas
+from delegate.config.search_path import is_group, option_files, primary_config
 from delegate.redaction import install_log_redaction
 
 # INFO lines that come once per model request (the HTTP clients; httpx2/httpcore2 are the names newer openai SDKs
@@ -55,7 +56,7 @@ def wants_help(arguments: list[str]) -> bool:
     return any(argument in HELP_FLAGS for argument in arguments)
 
 
-# ---- --help, built from conf/ and the schemas in Hydra's ConfigStore ------------------------------------------------
+# ---- --help, built from the config folders and the schemas in Hydra's ConfigStore ---------------------------------
 
 
 def _leading_comment(path: Path) -> str:
@@ -93,9 +94,10 @@ def _model_about(group: str, option_cfg: Any) -> str:
 
 
 def group_options(group: str) -> dict[str, str]:
-    """{option: what it is} for conf/<group>/*.yaml (never the `*_schema` nodes of the ConfigStore)."""
+    """{option: what it is} for `<group>/*.yaml` of delegate/conf/ and the user's config folders (never the
+    `*_schema` nodes of the ConfigStore)."""
     options = {}
-    for path in sorted((CONFIG_DIR / group).glob("*.yaml"), key=lambda p: p.stem):
+    for path in option_files(group).values():
         option_cfg = OmegaConf.load(path)
         is_model = group in ("llm", "slm") and "model" in option_cfg
         options[path.stem] = _model_about(group, option_cfg) if is_model else _leading_comment(path)
@@ -103,9 +105,9 @@ def group_options(group: str) -> dict[str, str]:
 
 
 def default_options() -> dict[str, str | None]:
-    """{group: its default option} from conf/config.yaml's defaults list, in its order (None: no default)."""
+    """{group: its default option} from the primary config.yaml's defaults list, in its order (None: no default)."""
     defaults = {}
-    for entry in OmegaConf.load(CONFIG_DIR / "config.yaml").defaults:
+    for entry in OmegaConf.load(primary_config()).defaults:
         if not isinstance(entry, str):
             for group, option in entry.items_ex(resolve=False):
                 defaults[group] = option
@@ -134,13 +136,13 @@ def schema_keys(group: str) -> dict[str, list[str]]:
 
 
 def top_level_keys() -> list[tuple[str, str, str]]:
-    """(key, default, comment) for the plain keys of conf/config.yaml, nested ones dotted (`cache.enabled`).
+    """(key, default, comment) for the plain keys of the primary config.yaml, nested ones dotted (`cache.enabled`).
 
     Read from the file's text so that its comments, the one place these keys are described, are what --help says.
     """
     entries = []
     section = None
-    for line in (CONFIG_DIR / "config.yaml").read_text(encoding="utf-8").splitlines():
+    for line in primary_config().read_text(encoding="utf-8").splitlines():
         found = re.match(r"^( *)([A-Za-z_][\w-]*):([^#]*?)\s*(?:#\s*(.*))?$", line)
         if not found:
             continue
@@ -177,16 +179,16 @@ def help_text(
     """The --help page of a console script that takes the config tree.
 
     What it does (`summary`), its `usage` lines, the config groups of `choices` ({group: its default option}; all of
-    conf/config.yaml's defaults list when None) with their real options (conf/<group>/*.yaml, `*` marking the
-    default) and the keys of their schemas, the top-level keys named in `keys` (all when None) with their defaults
-    and meaning (conf/config.yaml), and the (command, what it does) `examples`. `sweeps`: mention -m and Hydra's flags.
+    config.yaml's defaults list when None) with their real options (`<group>/*.yaml` of every config folder, `*`
+    marking the default) and the keys of their schemas, the top-level keys named in `keys` (all when None) with their defaults
+    and meaning (config.yaml), and the (command, what it does) `examples`. `sweeps`: mention -m and Hydra's flags.
     """
     lines = [*textwrap.wrap(f"{program}: {summary}", WIDTH), ""]
     lines += [("usage: " if i == 0 else "       ") + u for i, u in enumerate(usage)]
     lines += ["", "Config groups (group=option; * marks the default):"]
     choices = default_options() if choices is None else choices
     for group, default in choices.items():
-        if not (CONFIG_DIR / group).is_dir():
+        if not is_group(group):
             continue
         lines.append(f"  {group}" + ("" if default else " (none by default)"))
         for option, about in group_options(group).items():
@@ -230,10 +232,10 @@ def _listed(names: list[str]) -> str:
 
 
 def _option_schemas(group: str) -> dict[str, Any]:
-    """{option of conf/<group>: its schema as plain containers} for the options whose files extend a stored schema."""
+    """{option of <group>: its schema as plain containers} for the options whose files extend a stored schema."""
     stored = _stored_schemas(group)
     found = {}
-    for path in sorted((CONFIG_DIR / group).glob("*.yaml"), key=lambda p: p.stem):
+    for path in option_files(group).values():
         schema = (_schema_of(OmegaConf.load(path)) or "").removesuffix("_schema")
         if schema in stored:
             found[path.stem] = OmegaConf.to_container(stored[schema], throw_on_missing=False)
@@ -258,7 +260,7 @@ def unknown_key_line(full_key: str, siblings: list[str]) -> str:
     if close:
         return f"unknown key '{full_key}' — did you mean '{prefix}{close[0]}'?"
     group, _, rest = full_key.partition(".")
-    if rest and (CONFIG_DIR / group).is_dir():
+    if rest and is_group(group):
         having = [option for option, schema in _option_schemas(group).items() if _has_path(schema, rest)]
         if having:
             return f"unknown key '{full_key}' for this {group}; it belongs to {' / '.join(f'{group}={o}' for o in having)}"
@@ -330,7 +332,7 @@ def config_error_line(error: BaseException) -> str | None:
 def _is_group(key: str) -> bool:
     """Whether an override's key picks a config group's option (`strategy`, `hydra/launcher`, `llm@x`)."""
     group = key.lstrip("+~").partition("@")[0]
-    return "/" in group or (CONFIG_DIR / group).is_dir()
+    return "/" in group or is_group(group)
 
 
 def _sweeper_params(overrides: list[str]) -> dict[str, str]:

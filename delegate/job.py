@@ -17,17 +17,26 @@ from delegate.limits import LimitWatcher
 from delegate.metrics import summarize
 from delegate.models.cache import ResponseCache
 from delegate.preflight import check_settings, response_cache_path
-from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleRecord, SampleWriter
+from delegate.records import SampleRecord, SampleWriter
 from delegate.redaction import install_log_redaction, redact_files
 from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, PreviousRun, find_previous_run, run_folder_lock, write_run_info
+from delegate.run_folder import HYDRA_DIR, SAMPLES_FILE, SUMMARY_FILE
 from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
 from delegate.sweep import sweep_tags
-from delegate.tracking.mlflow_run import ERROR_TAG, KIND_TAG, ROLES_TAG, Store, connect_store, flatten, git_commit, tracked_run
+from delegate.tracking.mlflow_run import (
+    ERROR_TAG,
+    KIND_TAG,
+    ROLES_TAG,
+    Store,
+    connect_store,
+    flatten,
+    git_commit,
+    tracked_run,
+)
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
-
 
 # The limit that stopped a run early (max_error_rate, max_cost_usd), and the line saying what was measured.
 STOPPED_TAG = "delegate.stopped"
@@ -83,7 +92,7 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     install_log_redaction()
     # Hydra saved the overrides and composed config as given: a URL's credentials or a secret-looking key's value
     # leave them before anything reads or logs the folder.
-    redact_files(output_dir / ".hydra")
+    redact_files(output_dir / HYDRA_DIR)
     strategy = get_strategy(cfg.strategy.name)
     # Every setting, before the store, the run or a model exists: a mistake leaves nothing behind.
     check_settings(cfg, launch_dir)
@@ -149,7 +158,7 @@ def _run_locked(
                 cache.close()
             # Whatever finished is kept in the run, even when the job stops early.
             run.log_artifact(samples_path)
-            run.log_artifact(output_dir / ".hydra", ".hydra")
+            run.log_artifact(output_dir / HYDRA_DIR, HYDRA_DIR)
         records.sort(key=lambda r: r.id)
         # Rows left out of the split because their gold is not a number: never scored, always counted.
         metrics = summarize(records) | {"n_skipped": float(evaluation.n_skipped)}

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from delegate.config.schema import Config, MODEL_SCHEMAS
+from delegate.config.schema import MODEL_SCHEMAS, Config
 from delegate.data import draw_sample, read_split
 from delegate.data.loader import skipped_warning
 from delegate.errors import ConfigError

@@ -15,9 +15,8 @@ from typing import Any, Iterable, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from delegate.errors import ConfigError
+from delegate.run_folder import SAMPLES_FILE
 
-SAMPLES_FILE = "samples.jsonl"
-SUMMARY_FILE = "summary.json"
 # Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version. A field added
 # with a default keeps the version (older lines read with the default).
 RECORD_VERSION = 2
@@ -275,7 +274,7 @@ def read_records(path: Path) -> list[SampleRecord]:
         try:
             data = json.loads(line)
         except ValueError:
-            raise IncompatibleRecords(f"{path}:{number}: not JSON; a samples.jsonl holds one JSON record per line") from None
+            raise IncompatibleRecords(f"{path}:{number}: not JSON; a {SAMPLES_FILE} holds one JSON record per line") from None
         records.append(parse_record(data, f"{path}:{number}"))
     return records
 

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from delegate.run_folder import SAVED_CONFIG_FILE, SAVED_HYDRA_FILE, SAVED_MULTIRUN_FILE, SAVED_OVERRIDES_FILE
+
 MARKER = "[REDACTED]"
 MIN_SECRET_CHARS = 8
 # Hydra's files that hold the config and the command line: a job's `<output dir>/.hydra/` has the first three, a
 # sweep's folder the last.
-HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml", "multirun.yaml")
+HYDRA_FILES = (SAVED_CONFIG_FILE, SAVED_OVERRIDES_FILE, SAVED_HYDRA_FILE, SAVED_MULTIRUN_FILE)
 
 _SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 # A config key is secret when its last word is one of these...

@@ -18,12 +18,11 @@ from delegate.config import register_schemas, typed_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.job import STOP_REASON_TAG, run_job
-from delegate.resume import OUTPUT_DIR_TAG, RUN_INFO_FILE, read_run_folder
+from delegate.resume import OUTPUT_DIR_TAG, read_run_folder
+from delegate.run_folder import HYDRA_DIR, RUN_INFO_FILE, SAVED_CONFIG_FILE, SAVED_HYDRA_FILE, SAVED_OVERRIDES_FILE
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
 
 REPRODUCES_TAG = "delegate.reproduces"
-# Hydra's output_subdir: the composed config.yaml, hydra.yaml (its own settings and runtime) and overrides.yaml.
-HYDRA_DIR = ".hydra"
 DIFFERS = "≠"
 
 
@@ -86,7 +85,7 @@ class Reproduction:
 
 def launch_dir_of(hydra_dir: Path) -> Path | None:
     """The directory the job was launched from, as Hydra recorded it (`hydra.runtime.cwd` in hydra.yaml); None if gone."""
-    hydra_yaml = hydra_dir / "hydra.yaml"
+    hydra_yaml = hydra_dir / SAVED_HYDRA_FILE
     if not hydra_yaml.is_file():
         return None
     cwd = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.cwd")
@@ -121,11 +120,11 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
     folder, run_id = read_run_folder(reference, cwd)
     if run_id is not None:
         hydra_dir = folder / HYDRA_DIR
-        if not (hydra_dir / "config.yaml").is_file():
-            raise ConfigError(f"{reference}: no {HYDRA_DIR}/config.yaml in the run folder; give the MLflow run id instead")
+        if not (hydra_dir / SAVED_CONFIG_FILE).is_file():
+            raise ConfigError(f"{reference}: no {HYDRA_DIR}/{SAVED_CONFIG_FILE} in the run folder; give the MLflow run id instead")
         launch_dir = launch_dir_of(hydra_dir) or cwd
         if tracking_uri is None:
-            saved_uri = OmegaConf.select(OmegaConf.load(hydra_dir / "config.yaml"), "tracking.uri")
+            saved_uri = OmegaConf.select(OmegaConf.load(hydra_dir / SAVED_CONFIG_FILE), "tracking.uri")
             tracking_uri = resolve_tracking_uri(TrackingConfig(uri=saved_uri), launch_dir)
         _check_run_in_store(_client(tracking_uri), run_id, tracking_uri, reference)
         return OriginalRun(run_id, hydra_dir, launch_dir, tracking_uri)
@@ -142,13 +141,13 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
         ) from None
     run_id = run.info.run_id
     hydra_dir = Path(run.data.tags.get(OUTPUT_DIR_TAG, "")) / HYDRA_DIR
-    if OUTPUT_DIR_TAG not in run.data.tags or not (hydra_dir / "config.yaml").is_file():
+    if OUTPUT_DIR_TAG not in run.data.tags or not (hydra_dir / SAVED_CONFIG_FILE).is_file():
         try:
             hydra_dir = Path(client.download_artifacts(run_id, HYDRA_DIR, str(download_dir)))
         except (MlflowException, OSError):
             raise ConfigError(f"{reference}: the run has no {HYDRA_DIR}/ artifacts and its folder is gone; nothing to rebuild") from None
-        if not (hydra_dir / "config.yaml").is_file():
-            raise ConfigError(f"{reference}: the run's {HYDRA_DIR}/ artifacts hold no config.yaml; nothing to rebuild")
+        if not (hydra_dir / SAVED_CONFIG_FILE).is_file():
+            raise ConfigError(f"{reference}: the run's {HYDRA_DIR}/ artifacts hold no {SAVED_CONFIG_FILE}; nothing to rebuild")
     return OriginalRun(run_id, hydra_dir, launch_dir_of(hydra_dir) or cwd, tracking_uri)
 
 
@@ -192,9 +191,9 @@ def save_hydra_files(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, l
         hydra_cfg.hydra.runtime.output_dir = str(output_dir)
     folder = output_dir / HYDRA_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, folder / "config.yaml")
-    OmegaConf.save(hydra_cfg, folder / "hydra.yaml")
-    OmegaConf.save(hydra_cfg.hydra.overrides.task, folder / "overrides.yaml")
+    OmegaConf.save(cfg, folder / SAVED_CONFIG_FILE)
+    OmegaConf.save(hydra_cfg, folder / SAVED_HYDRA_FILE)
+    OmegaConf.save(hydra_cfg.hydra.overrides.task, folder / SAVED_OVERRIDES_FILE)
 
 
 def compare_metrics(original: dict[str, float], reproduced: dict[str, float], order: list[str]) -> list[MetricComparison]:
@@ -258,7 +257,7 @@ def reproduce(
     with tempfile.TemporaryDirectory(prefix="delegate-reproduce-") as download_dir:
         original = find_original_run(reference, cwd, tracking_uri, Path(download_dir))
         cfg, hydra_cfg = rebuild_config(original.hydra_dir, overrides)
-        saved_uri = OmegaConf.select(OmegaConf.load(original.hydra_dir / "config.yaml"), "tracking.uri")
+        saved_uri = OmegaConf.select(OmegaConf.load(original.hydra_dir / SAVED_CONFIG_FILE), "tracking.uri")
     # A budget decides how much of a run is paid for, never its results; the saved one is the first session's (a
     # resume may have raised it): the reproduction runs every problem unless an override sets a budget.
     if not any(o.partition("=")[0].lstrip("+~") == "max_cost_usd" for o in overrides):
@@ -291,7 +290,7 @@ _CONFIG_DIR_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp")
 
 def is_saved_hydra_dir(folder: Path) -> bool:
     """A run's `.hydra/` folder as Hydra saved it: the composed config.yaml beside hydra.yaml."""
-    return (folder / "config.yaml").is_file() and (folder / "hydra.yaml").is_file()
+    return (folder / SAVED_CONFIG_FILE).is_file() and (folder / SAVED_HYDRA_FILE).is_file()
 
 
 def saved_config_arguments(arguments: list[str], cwd: Path) -> list[str]:

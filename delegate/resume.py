@@ -12,13 +12,18 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from delegate.errors import ConfigError
-from delegate.records import SAMPLES_FILE, SampleRecord, parse_record, record_lines
+from delegate.records import SampleRecord, parse_record, record_lines
+from delegate.run_folder import (
+    HYDRA_DIR,
+    LOCK_FILE,
+    RUN_INFO_FILE,
+    SAMPLES_FILE,
+    SAVED_CONFIG_FILE,
+    SAVED_OVERRIDES_FILE,
+)
 from delegate.tracking.mlflow_run import Store, flatten, redacted_uri, resolve_tracking_uri, sqlite_path
 
-RUN_INFO_FILE = "run_info.json"
 OUTPUT_DIR_TAG = "delegate.output_dir"
-# Held by the job writing a run folder: a second job on the same folder (two resumes at once) is refused.
-LOCK_FILE = ".delegate.lock"
 # How a call is made, never what it returns: a resume may retry harder or wait longer than the interrupted job.
 _CALL_SETTINGS = ("timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight")
 # Settings that may differ between the interrupted job and the one that continues it: none changes a result.
@@ -125,7 +130,7 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
         run_id = run.info.run_id
         folder = Path(run.data.tags.get(OUTPUT_DIR_TAG, ""))
         if not (folder / RUN_INFO_FILE).is_file():
-            raise ConfigError(f"resume={resume}: its run folder {folder} is gone; resume needs its samples.jsonl")
+            raise ConfigError(f"resume={resume}: its run folder {folder} is gone; resume needs its {SAMPLES_FILE}")
     try:
         store.client.get_run(run_id)
     except MlflowException:
@@ -140,10 +145,10 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
 def check_same_config(resume: str, folder: Path, cfg: DictConfig) -> None:
     """ConfigError unless `cfg` matches the config the run in `folder` was started with (but for MAY_DIFFER); the
     line gives the overrides that run was started with, from its `.hydra/overrides.yaml`."""
-    differences = _config_differences(folder / ".hydra" / "config.yaml", cfg)
+    differences = _config_differences(folder / HYDRA_DIR / SAVED_CONFIG_FILE, cfg)
     if not differences:
         return
-    saved = folder / ".hydra" / "overrides.yaml"
+    saved = folder / HYDRA_DIR / SAVED_OVERRIDES_FILE
     overrides = [str(o) for o in OmegaConf.load(saved)] if saved.is_file() else []
     overrides = [o for o in overrides if not o.startswith("resume=")]
     again = f"delegate-eval {shlex.join(overrides)} resume={resume}" if saved.is_file() else "the same overrides"

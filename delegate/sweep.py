@@ -12,14 +12,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from delegate.errors import ConfigError
-from delegate.records import SUMMARY_FILE
 from delegate.redaction import redact_files
 from delegate.report import summary_table
-from delegate.resume import RUN_INFO_FILE
+from delegate.run_folder import RUN_INFO_FILE, SUMMARY_FILE, SWEEP_REPORT_DIR, SWEEP_SUMMARY_FILE
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
 
-REPORT_DIR = "report"
-SWEEP_SUMMARY_FILE = "sweep_summary.csv"
 # On every job run of a sweep and on its parent run: the sweep folder (absolute). The UI can group runs by it.
 SWEEP_TAG = "delegate.sweep"
 # MLflow's own tag: the UI lists a run under its parent.
@@ -124,7 +121,7 @@ class SweepSummary(Callback):
         tracking_uri = resolve_tracking_uri(config.tracking, launch_dir)
         command = report_command(sweep_dir, tracking_uri)
         try:
-            built = build_report(tracking_uri, sweep_dir / REPORT_DIR, sweep_dir=sweep_dir)
+            built = build_report(tracking_uri, sweep_dir / SWEEP_REPORT_DIR, sweep_dir=sweep_dir)
         except ConfigError as error:
             print(f"no report for this sweep: {error}\nonce that is fixed: {command}")
             return None

@@ -10,13 +10,13 @@ from omegaconf import DictConfig
 
 from delegate.cli import config_error_line, default_options, help_text, quiet_libraries, wants_help
 from delegate.config import compose_config
+from delegate.data import Split
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError
-from delegate.data import Split
 from delegate.evaluation import Evaluation
-from delegate.records import SampleRecord
 from delegate.models import ChatResponse
 from delegate.models.base import TextSink
+from delegate.records import SampleRecord
 from delegate.scoring import extract_answer
 from delegate.strategies.observer import Observer
 

@@ -44,7 +44,8 @@ EXAMPLES = [
     ("delegate-eval <same overrides> resume=<run folder or MLflow run id>", "continue an interrupted job"),
 ]
 
-# Absolute, so the console script finds conf/ wherever it is launched from.
+# Absolute, so the console script finds delegate/conf/ wherever it is launched from (the user's config folders are
+# added to the search path by the hydra_plugins.delegate_config_search_path plugin).
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def evaluate(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
@@ -132,7 +133,7 @@ def is_sweep(arguments: list[str]) -> bool:
 
 
 def uses_conf(arguments: list[str]) -> bool:
-    """Whether the command line composes conf/'s config, not a saved one (--config-path/--config-dir/--config-name)."""
+    """Whether the command line composes delegate/conf/'s config, not a saved one (--config-path/--config-dir/--config-name)."""
     return not _flags(arguments) & {"--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn"}
 
 

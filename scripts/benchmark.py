@@ -32,7 +32,7 @@ from delegate.job import run_job
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache
 from delegate.strategies.prompting import render_messages
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
 SUB_QUESTIONS = [f"What is {a} times {b}?" for a, b in zip(range(12, 28), range(7, 23))]

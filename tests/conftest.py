@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer
+from delegate.testing.scripted_server import ScriptedServer
 
 # Everything the tests load is local: never wait on Hub retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -9,7 +9,7 @@ import torch
 from delegate.check import CheckResult, _sqlite_probe_write, check_model, check_setting, check_store
 from delegate.config import compose_config
 from delegate.preflight import role_checks, setting_checks
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 
 def free_port() -> int:

@@ -9,9 +9,9 @@ import pytest
 from delegate.config.schema import PromptConfig
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError, RunStopped
-from delegate.models.base import ChatResponse
 from delegate.evaluation import Evaluation
 from delegate.limits import MIN_FINISHED, LimitWatcher, RunLimits
+from delegate.models.base import ChatResponse
 from delegate.records import ModelPrices, SampleRecord
 from delegate.strategies import get_strategy
 from delegate.strategies.solo import SoloConfig

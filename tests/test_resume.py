@@ -6,11 +6,17 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from delegate.config import compose_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.records import IncompatibleRecords, SampleRecord, SampleWriter, parse_record
-from delegate.config import compose_config
-from delegate.resume import OUTPUT_DIR_TAG, _config_differences, find_previous_run, read_finished_records, write_run_info
+from delegate.resume import (
+    OUTPUT_DIR_TAG,
+    _config_differences,
+    find_previous_run,
+    read_finished_records,
+    write_run_info,
+)
 from delegate.tracking.mlflow_run import connect_store
 from tests.support.records import make_record
 

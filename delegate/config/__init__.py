@@ -1,11 +1,8 @@
-"""Typed config schemas, their registration in Hydra's ConfigStore, and composing conf/ from code."""
-
-from pathlib import Path
+"""Typed config schemas, their registration in Hydra's ConfigStore, and composing delegate/conf/ from code."""
 
 from omegaconf import DictConfig, OmegaConf
 
-# conf/ beside the package (an editable install or a checkout).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+from delegate.config.search_path import CONFIG_DIR, config_dirs
 
 
 def register_schemas() -> None:
@@ -19,7 +16,8 @@ def register_schemas() -> None:
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    """The job config for these overrides, as `delegate-eval` would compose it (without the `hydra` node)."""
+    """The job config for these overrides, as `delegate-eval` would compose it (without the `hydra` node): from
+    delegate/conf/ and the user's config folders (`delegate.config.search_path`)."""
     from hydra import compose, initialize_config_dir
 
     register_schemas()
@@ -28,7 +26,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def typed_config(cfg: DictConfig) -> DictConfig:
-    """`cfg` typed by its schemas, as composing conf/ types it; a config that already is comes back unchanged.
+    """`cfg` typed by its schemas, as composing delegate/conf/ types it; a config that already is comes back unchanged.
 
     A run's saved `.hydra/config.yaml` has no defaults list, so Hydra composes it untyped (plain dicts, enums as
     text); this gives it the schemas its groups name (`strategy.name`, `llm.backend`, `slm.backend`) and checks it
@@ -62,4 +60,4 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     return typed
 
 
-__all__ = ["CONFIG_DIR", "compose_config", "register_schemas", "typed_config"]
+__all__ = ["CONFIG_DIR", "compose_config", "config_dirs", "register_schemas", "typed_config"]

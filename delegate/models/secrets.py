@@ -9,7 +9,6 @@ from dotenv import dotenv_values
 from delegate.errors import ConfigError
 from delegate.redaction import register_secret
 
-
 ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -6,11 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
+from delegate.errors import ConfigError
 from delegate.report.analysis import Report, analyse
 from delegate.report.plots import write_plots
-from delegate.report.render import REPORT_JSON, REPORT_MD, render_markdown, runs_note, write_json, write_tables
+from delegate.report.render import render_markdown, runs_note, write_json, write_tables
 from delegate.report.runs import REPORT_RUNS_TAG, REPORT_TAG, load_runs, select_runs
-from delegate.errors import ConfigError
+from delegate.run_folder import REPORT_JSON, REPORT_MD
 from delegate.tracking.mlflow_run import Store, redacted_uri, sqlite_path, tracked_run
 
 # MLflow refuses longer tag values (mlflow.utils.validation.MAX_TAG_VAL_LENGTH).

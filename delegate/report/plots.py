@@ -6,11 +6,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from delegate.report.analysis import Report, pareto_front
+from delegate.run_folder import ACCURACY_PLOT, COST_PLOT, LATENCY_PLOT, TOKENS_PLOT
 
-ACCURACY_PLOT = "accuracy_ci.png"
-TOKENS_PLOT = "tokens_per_problem.png"
-LATENCY_PLOT = "latency.png"
-COST_PLOT = "accuracy_vs_cost.png"
 DPI = 150
 TOKEN_KINDS = ("prompt", "completion")
 

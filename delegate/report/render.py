@@ -7,13 +7,7 @@ import pandas as pd
 
 from delegate.report.analysis import Report
 from delegate.report.summary import NOT_AVAILABLE, accuracy_cell
-
-REPORT_MD = "report.md"
-REPORT_JSON = "report.json"
-COMPARISON_CSV = "comparison.csv"
-PAIRS_CSV = "pairs.csv"
-ORACLE_CSV = "oracle.csv"
-DELEGATION_CSV = "delegation.csv"
+from delegate.run_folder import COMPARISON_CSV, DELEGATION_CSV, ORACLE_CSV, PAIRS_CSV
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

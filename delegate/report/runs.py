@@ -10,9 +10,9 @@ from mlflow.exceptions import MlflowException
 
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
-from delegate.records import LEGACY_ROLES, SAMPLES_FILE, IncompatibleRecords, SampleRecord, read_records, record_roles
+from delegate.records import LEGACY_ROLES, IncompatibleRecords, SampleRecord, read_records, record_roles
 from delegate.records import method_label as records_method_label
-from delegate.resume import RUN_INFO_FILE
+from delegate.run_folder import RUN_INFO_FILE, SAMPLES_FILE
 from delegate.tracking.mlflow_run import ROLES_TAG, redacted_uri
 
 # Tags on the run a report logs itself to; runs carrying REPORT_TAG are never compared.

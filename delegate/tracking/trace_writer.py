@@ -7,7 +7,8 @@ record, previews, token totals and name) and links them to the run with `link_tr
 
 Each trace waits (at most a batch's wait) for its problem's record, handed over by `traces.trace_verdict`, and is
 written with its verdict (`delegate.tracking.verdicts`): the tags and assessments of a whole batch go in one more
-transaction on a SQL store; a tracking server gets the tags with the spans and each assessment in a call of its own.
+transaction on a SQL store (`delegate.tracking.sql_fastpath`); elsewhere (a tracking server, an MLflow version the
+fast path was not checked on) the tags go with the spans and each assessment in a call of its own.
 """
 
 import base64
@@ -24,7 +25,7 @@ from mlflow.tracing.client import TracingClient
 from mlflow.tracing.constant import SpanAttributeKey, TraceTagKey
 
 from delegate.records import SampleRecord
-from delegate.tracking import verdicts
+from delegate.tracking import sql_fastpath, verdicts
 from delegate.tracking.traces import SpanRecord
 
 # At most this many traces per transaction; MLflow links at most 100 traces to a run per request.
@@ -61,7 +62,7 @@ class TraceWriter:
         self.verdicts_failed = 0
         self._first_error: str | None = None
         self._run_name: str | None = None
-        # Set on the thread: whether tags and assessments go in one transaction per batch (a SQL store).
+        # Set on the thread: whether tags and assessments go in one transaction per batch (sql_fastpath.available).
         self._one_transaction = False
         # Traces waiting for their problem's record, by problem id (oldest first); the ids of traces written without
         # it, by problem id, for a record that comes late.
@@ -105,7 +106,7 @@ class TraceWriter:
         try:
             try:
                 self._run_name = self._client.get_run(self.run_id).info.run_name
-                self._one_transaction = verdicts.takes_one_transaction(self._tracing.store)
+                self._one_transaction = sql_fastpath.available(self._tracing.store)
             except Exception as exc:  # noqa: BLE001 - the traces are still written, without the run's name
                 self._note_error(exc)
             self._write_until_closed()

@@ -23,6 +23,7 @@ from mlflow.entities import AssessmentSource, AssessmentSourceType, Expectation,
 
 from delegate.records import SampleRecord
 from delegate.report.summary import accuracy_cell
+from delegate.tracking import sql_fastpath
 from delegate.tracking.mlflow_run import redacted_uri, sqlite_path
 
 if TYPE_CHECKING:
@@ -121,31 +122,14 @@ class TraceVerdict:
     assessments: list["Assessment"] = field(default_factory=list)
 
 
-def takes_one_transaction(store) -> bool:
-    """Whether `store` (a tracking store) is MLflow's SQL store in the shape `log_trace_verdicts` writes a batch to
-    in one transaction (MLflow 3.x: `SqlTraceTag`, and `SqlAssessments` rows carrying their trace's experiment and
-    timestamp); False for a tracking server or an MLflow whose internals differ."""
-    try:
-        from mlflow.store.tracking.dbmodels.models import SqlAssessments
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    except ImportError:
-        return False
-    return isinstance(store, SqlAlchemyStore) and hasattr(SqlAssessments, "trace_timestamp_ms")
-
-
 def log_trace_verdicts(store, trace_verdicts: list[TraceVerdict]) -> None:
-    """Write the tags and assessments of traces already in `store`: in one transaction where `takes_one_transaction`,
-    else one `set_trace_tag` / `create_assessment` call each (a tracking server has no batch call).
-
-    MLflow writes each tag and each assessment in transactions of its own (2-3 ms an assessment on SQLite, more than
-    the whole job spends on a problem), and trace tags sent as root-span attributes through `log_spans` cost about
-    0.3 ms each there. The batch inserts the same rows as MLflow's own `start_trace` does for a trace that arrives
-    with its tags and assessments: 0.3-0.8 ms a trace for all its tags and both assessments.
-    """
+    """Write the tags and assessments of traces already in `store`: in one transaction where
+    `sql_fastpath.available(store)`, else one `set_trace_tag` / `create_assessment` call each (a tracking server has
+    no batch call). The same rows land either way."""
     if not any(v.tags or v.assessments for v in trace_verdicts):
         return
-    if takes_one_transaction(store):
-        insert_in_one_transaction(store, trace_verdicts)
+    if sql_fastpath.available(store):
+        sql_fastpath.insert_trace_verdicts(store, [(v.trace_id, v.tags, v.assessments) for v in trace_verdicts])
     else:
         log_one_by_one(store, trace_verdicts)
 
@@ -157,62 +141,6 @@ def log_one_by_one(store, trace_verdicts: list[TraceVerdict]) -> None:
             store.set_trace_tag(item.trace_id, key, value)
         for assessment in item.assessments:
             store.create_assessment(assessment)
-
-
-def insert_in_one_transaction(store, trace_verdicts: list[TraceVerdict]) -> None:
-    """The tags and assessments as rows of MLflow's SQL store, in one transaction (where `takes_one_transaction`);
-    MlflowException, and nothing written, if a trace is not in the store."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.store.tracking.dbmodels.models import SqlAssessments, SqlTraceInfo, SqlTraceTag
-
-    trace_ids = sorted({v.trace_id for v in trace_verdicts})
-    with _write_session(store) as session:
-        traces = {
-            trace_id: (experiment_id, timestamp_ms)
-            for trace_id, experiment_id, timestamp_ms in session.query(
-                SqlTraceInfo.request_id, SqlTraceInfo.experiment_id, SqlTraceInfo.timestamp_ms
-            ).filter(SqlTraceInfo.request_id.in_(trace_ids))
-        }
-        missing = [trace_id for trace_id in trace_ids if trace_id not in traces]
-        if missing:
-            raise MlflowException(f"Trace with ID '{missing[0]}' not found; its verdict was not written.")
-        _queue_rollups(session, traces.values())
-        rows: list[Any] = []
-        for item in trace_verdicts:
-            rows.extend(SqlTraceTag(request_id=item.trace_id, key=k, value=v) for k, v in item.tags.items())
-            for assessment in item.assessments:
-                row = SqlAssessments.from_mlflow_entity(assessment)
-                row.experiment_id, row.trace_timestamp_ms = traces[item.trace_id]
-                rows.append(row)
-        session.add_all(rows)
-
-
-def _write_session(store):
-    """A session of the SQL store for writing (MLflow 3.17 opens read-only ones, on a read replica if one is set,
-    unless told otherwise; earlier versions have only one kind)."""
-    try:
-        return store.ManagedSessionMaker(read_only=False)
-    except TypeError:
-        return store.ManagedSessionMaker()
-
-
-def _queue_rollups(session, traces) -> None:
-    """What MLflow does before writing assessments when its (opt-in) SQL trace rollups are on: mark them stale."""
-    try:
-        from mlflow.store.tracking.utils.sql_trace_rollups import (
-            RollupFamily,
-            enqueue_rollup_rebuild_partitions,
-            rollups_enabled,
-        )
-    except ImportError:  # an MLflow without rollups
-        return
-    if rollups_enabled():
-        by_experiment: dict[int, set[int]] = {}
-        for experiment_id, timestamp_ms in traces:
-            by_experiment.setdefault(int(experiment_id), set()).add(timestamp_ms)
-        enqueue_rollup_rebuild_partitions(
-            session, [(RollupFamily.ASSESSMENT, e, sorted(ts)) for e, ts in sorted(by_experiment.items())]
-        )
 
 
 def problem_table(records: list[SampleRecord]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from delegate.models.base import ChatResponse, ToolCall
 from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
 from delegate.models.metered import MeteredModel
 from delegate.records import ModelPrices, RoleUsage
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "What is 6*7?"}]
 TOOLS = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object", "properties": {}}}}]

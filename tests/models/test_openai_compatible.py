@@ -8,7 +8,7 @@ import pytest
 from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError
 from delegate.models.openai_compatible import OpenAICompatibleModel
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 
 def make_model(base_url: str | None, **overrides) -> OpenAICompatibleModel:

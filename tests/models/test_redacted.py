@@ -17,7 +17,7 @@ from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache
 from delegate.models.redacted import RedactedModel
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 from tests.support.canary import carries
 from tests.test_redaction import CANARY
 

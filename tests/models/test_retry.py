@@ -15,7 +15,7 @@ from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError, EndpointFailing
 from delegate.models.openai_compatible import MalformedResponse, OpenAICompatibleModel
 from delegate.models.retry import BREAKER_THRESHOLD, JITTER_SHARE
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 HELLO = [{"role": "user", "content": "What is 6*8?"}]
 # Scheduling slack on a busy 2-core machine, for the upper bounds of measured waits.

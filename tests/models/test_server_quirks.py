@@ -14,7 +14,7 @@ from delegate.models.cache import CachedModel, ResponseCache, model_identity
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.openai_compatible import MalformedResponse, OpenAICompatibleModel
 from delegate.records import ModelPrices, RoleUsage
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "What is 6*8?"}]
 TOOLS = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object", "properties": {}}}}]

@@ -10,10 +10,9 @@ from omegaconf import OmegaConf
 from delegate.config.schema import OpenAIModelConfig, TransformersModelConfig
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache, model_identity, request_key
-from delegate.models.hermes import inline_tools
-from delegate.models.hermes import parse_tool_calls
+from delegate.models.hermes import inline_tools, parse_tool_calls
 from delegate.models.transformers_local import TransformersModel, forced_call_text, load_model, tool_call_opening
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "A baker fills 8 boxes with 6 muffins each. How many muffins?"}]
 

@@ -10,9 +10,9 @@ import time
 import pytest
 import torch
 
+from delegate.testing.scripted_server import Reply
 from pipelines.evaluate import main
 from tests.support.cli import DELEGATE_EVAL
-from tests.support.scripted_server import Reply
 
 # A served LLM on a port nothing listens on: a row that wrongly passed the check would fail on its first call.
 BASE = ["llm=openai-compatible", "llm.base_url=http://127.0.0.1:9/v1", "llm.max_retries=0", "strategy=llm",

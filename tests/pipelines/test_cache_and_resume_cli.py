@@ -13,8 +13,8 @@ import pytest
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.records import SampleRecord, parse_record, read_records
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
-from tests.support.scripted_server import Reply, ScriptedServer
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 # Metrics that depend on the answers and their usage only, never on timing or on where the answers came from.

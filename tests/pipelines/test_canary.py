@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.canary import carries
 from tests.support.cli import run_eval
-from tests.support.scripted_server import Reply, ScriptedServer
 
 # A made-up value no secret scanner mistakes for a real key.
 CANARY = "sentinel-delegate-canary-key-5c7e1d90a4"

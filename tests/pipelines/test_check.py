@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.entities import ViewType
 
+from delegate.testing.scripted_server import Reply
 from pipelines.check import main
-from tests.support.scripted_server import Reply
 
 DELEGATE_CHECK = Path(sys.executable).with_name("delegate-check")
 # Stands for a real key: it must reach the server, never the output.

@@ -10,9 +10,9 @@ from mlflow import MlflowClient
 
 from delegate.cli import job_configs, quiet_libraries
 from delegate.config import compose_config
+from delegate.testing.scripted_server import Reply
 from pipelines.evaluate import main
 from tests.support.cli import DELEGATE_EVAL
-from tests.support.scripted_server import Reply
 
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from pipelines.demo import main, readable_arguments, split_arguments
-from tests.support.scripted_server import Reply, ScriptedServer
 
 DELEGATE_DEMO = Path(sys.executable).with_name("delegate-demo")
 QUESTION = "A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins did he pack?"

@@ -9,8 +9,8 @@ from mlflow import MlflowClient
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
-from tests.support.scripted_server import Reply, ScriptedServer
 
 METRICS = {
     "accuracy", "accuracy_ci_low", "accuracy_ci_high", "avg_latency_s", "p50_latency_s", "p95_latency_s",

@@ -5,8 +5,8 @@ import threading
 import pandas as pd
 import pytest
 
+from delegate.testing.scripted_server import Reply
 from tests.support.cli import mlflow_runs, run_eval
-from tests.support.scripted_server import Reply
 
 SEEDS = (1, 2, 3, 4)
 SAMPLES = 2

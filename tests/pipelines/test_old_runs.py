@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from delegate.records import read_records
 from delegate.report import build_report
 from delegate.reproduce import reproduce
+from delegate.testing.scripted_server import ScriptedServer
 from tests.support.cli import run_eval
-from tests.support.scripted_server import ScriptedServer
 from tests.support.v2_fixture import FIXTURE, LLM_PORT, RUN_IDS, SLM_PORT, copy_v2_store, llm_reply, slm_reply
 
 # The report's columns that must read the same as when the store was written (timings aside).

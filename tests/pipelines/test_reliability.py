@@ -17,9 +17,10 @@ from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.job import STOP_REASON_TAG, STOPPED_TAG, run_job
-from delegate.records import SAMPLES_FILE, read_records
+from delegate.records import read_records
+from delegate.run_folder import SAMPLES_FILE
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from delegate.tracking.mlflow_run import ERROR_TAG
-from tests.support.scripted_server import Reply, ScriptedServer
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 SLM_DOWN = "slm backend down: upstream connection refused"

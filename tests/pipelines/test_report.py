@@ -12,10 +12,11 @@ from delegate.config import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, read_records
+from delegate.records import read_records
 from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_difference_ci
+from delegate.run_folder import SAMPLES_FILE
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from pipelines.report import main
-from tests.support.scripted_server import Reply, ScriptedServer
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 TOOL = "ask_math_assistant"

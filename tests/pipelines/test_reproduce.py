@@ -15,9 +15,9 @@ from delegate.config import compose_config, typed_config
 from delegate.config.schema import Config, DataConfig
 from delegate.data import load_problems
 from delegate.reproduce import REPRODUCES_TAG, MetricComparison, saved_config_arguments, verdict
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from pipelines.reproduce import main as reproduce_main
 from tests.support.cli import DELEGATE_EVAL
-from tests.support.scripted_server import Reply, ScriptedServer
 
 GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
 TIMING = {"avg_latency_s", "p50_latency_s", "p95_latency_s", "avg_slm_latency_s"}

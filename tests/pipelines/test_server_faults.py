@@ -15,8 +15,9 @@ import pytest
 from delegate.config import compose_config
 from delegate.errors import EndpointFailing
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, read_records
-from tests.support.scripted_server import Reply, ScriptedServer
+from delegate.records import read_records
+from delegate.run_folder import SAMPLES_FILE
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 QUESTION = re.compile(r"Problem (\d+): what is (\d+) plus (\d+)\?")
 SUB_QUESTION = re.compile(r"What is (\d+) plus (\d+)\?")

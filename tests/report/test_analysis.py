@@ -4,7 +4,14 @@ import pytest
 
 from delegate.records import Delegation, RoleUsage
 from delegate.report.analysis import (
-    NO_SHARED_PROBLEMS, analyse, change_pct, comparison_rows, delegation_rows, oracle_rows, pair_rows, pareto_front,
+    NO_SHARED_PROBLEMS,
+    analyse,
+    change_pct,
+    comparison_rows,
+    delegation_rows,
+    oracle_rows,
+    pair_rows,
+    pareto_front,
 )
 from delegate.report.runs import LoadedRun, label_runs
 from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_difference_ci

@@ -4,8 +4,9 @@ import struct
 
 from delegate.records import RoleUsage
 from delegate.report.analysis import analyse
-from delegate.report.plots import ACCURACY_PLOT, COST_PLOT, LATENCY_PLOT, TOKENS_PLOT, write_plots
+from delegate.report.plots import write_plots
 from delegate.report.runs import LoadedRun, label_runs
+from delegate.run_folder import ACCURACY_PLOT, COST_PLOT, LATENCY_PLOT, TOKENS_PLOT
 from tests.support.records import make_record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

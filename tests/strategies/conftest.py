@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer
+from delegate.testing.scripted_server import ScriptedServer
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.metrics import summarize
 from delegate.strategies.router import RouterConfig
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import logged_records, mlflow_runs, run_eval
 from tests.support.router import PROBLEM, solve
-from tests.support.scripted_server import Reply, ScriptedServer
 
 TOOL = "ask_math_assistant"
 

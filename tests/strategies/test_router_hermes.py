@@ -7,8 +7,8 @@ import pytest
 from delegate.config import compose_config
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
 from delegate.strategies.router import ToolConfig, read_question
+from delegate.testing.scripted_server import Reply
 from tests.support.router import solve
-from tests.support.scripted_server import Reply
 
 TOOL = ToolConfig(description="Ask a small math model.", argument_description="The sub-question.")
 TOOL_ERRORS = compose_config(["strategy=router"]).strategy.tool_errors

@@ -10,9 +10,10 @@ import pytest
 from delegate.config import compose_config
 from delegate.errors import ConfigError
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, read_records
+from delegate.records import read_records
+from delegate.run_folder import SAMPLES_FILE
+from delegate.testing.scripted_server import Reply
 from tests.support.router import solve
-from tests.support.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
 ANSWER = Reply(content="So 8 boxes of 6: \\boxed{48}")

@@ -7,8 +7,8 @@ import pytest
 
 from delegate.config import compose_config
 from delegate.strategies.router import ToolChoice
+from delegate.testing.scripted_server import Reply
 from tests.support.router import solve, solve_composed
-from tests.support.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from delegate.data.problem import Problem
+from delegate.testing.scripted_server import Reply
 from tests.support.router import solve
-from tests.support.scripted_server import Reply
 
 TOOL = "ask_math_assistant"
 

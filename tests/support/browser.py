@@ -74,9 +74,11 @@ def wait_until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: s
         # Elements the React app has not drawn yet, or has just redrawn, mean "not yet".
         return WebDriverWait(driver, timeout_s, poll_frequency=0.25,
                              ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
-    except TimeoutException:
+    except TimeoutException as timeout:
         shown = visible_text(driver)
-        raise TimeoutException(f"after {timeout_s:.0f} s, still no {what} on {driver.current_url}; page text: {shown[:1500]!r}")
+        raise TimeoutException(
+            f"after {timeout_s:.0f} s, still no {what} on {driver.current_url}; page text: {shown[:1500]!r}"
+        ) from timeout
 
 
 def visible_text(driver: WebDriver) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from delegate.records import SAMPLES_FILE, SampleRecord, read_records
+from delegate.records import SampleRecord, read_records
+from delegate.run_folder import SAMPLES_FILE
 
 DELEGATE_EVAL = Path(sys.executable).with_name("delegate-eval")
 

@@ -10,7 +10,7 @@ from delegate.data.problem import Problem
 from delegate.evaluation import Evaluation
 from delegate.records import ModelPrices, SampleRecord
 from delegate.strategies.router import RouterConfig
-from tests.support.scripted_server import ScriptedServer
+from delegate.testing.scripted_server import ScriptedServer
 
 PRICES = {"llm": ModelPrices(input_usd_per_1m=2.5, output_usd_per_1m=10.0), "slm": ModelPrices()}
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")

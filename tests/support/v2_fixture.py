@@ -8,7 +8,7 @@ from pathlib import Path
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
-from tests.support.scripted_server import Reply
+from delegate.testing.scripted_server import Reply
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_store"
 # Where the store was written: every absolute path in it starts here.

@@ -11,12 +11,12 @@ from delegate.redaction import MARKER, redact, redact_files
 from delegate.tracking.mlflow_run import (
     MAX_PARAM_VALUE_CHARS,
     PARAMS_PER_BATCH,
+    connect_store,
     default_artifact_location,
     ensure_experiment,
     flatten,
     redacted_uri,
     resolve_tracking_uri,
-    connect_store,
     tracked_run,
 )
 

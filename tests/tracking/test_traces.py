@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from delegate.tracking.traces import span, traces_enabled
 from tests.support.router import PROBLEM, solve
-from tests.support.scripted_server import Reply, ScriptedServer
-
 
 
 def test_span_is_a_no_op_while_traces_are_off():

@@ -1,6 +1,5 @@
 """A job logs to a live `mlflow server` over HTTP (`tracking=server`): run, params, metrics, traces, served artifacts."""
 
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -9,9 +8,10 @@ from mlflow import MlflowClient
 
 from delegate.config import compose_config
 from delegate.job import run_job
+from delegate.testing.scripted_server import Reply
 from tests.support.cli import logged_records
 from tests.support.mlflow_server import mlflow_server as running_mlflow_server
-from tests.support.scripted_server import Reply
+
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:

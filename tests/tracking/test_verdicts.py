@@ -17,15 +17,16 @@ from delegate.config import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, read_records
-from delegate.sweep import PARENT_RUN_TAG, SWEEP_SUMMARY_FILE, SWEEP_TAG, SweepSummary, sweep_run_name
-from delegate.tracking import verdicts
+from delegate.records import read_records
+from delegate.run_folder import SAMPLES_FILE, SWEEP_SUMMARY_FILE
+from delegate.sweep import PARENT_RUN_TAG, SWEEP_TAG, SweepSummary, sweep_run_name
+from delegate.testing.scripted_server import Reply, ScriptedServer
+from delegate.tracking import sql_fastpath, verdicts
 from delegate.tracking.mlflow_run import TrackedRun
 from delegate.tracking.trace_writer import BATCH_WAIT_S, TraceWriter, mlflow_trace_id
 from delegate.tracking.traces import SpanRecord
 from tests.support.cli import run_eval
 from tests.support.records import make_record
-from tests.support.scripted_server import Reply, ScriptedServer
 from tests.tracking.test_tracking_server import mlflow_server  # noqa: F401 - a fixture
 
 SAMPLES = 6
@@ -256,29 +257,6 @@ def test_a_record_that_comes_after_its_trace_was_written_is_attached_once(store_
     assert sorted((a.name, a.value) for a in trace.info.assessments) == [("correct", False), ("gold", "7")]
 
 
-def test_one_transaction_writes_what_the_public_calls_write(store_run):
-    uri, client, experiment_id, run_id = store_run
-    writer = TraceWriter(uri, experiment_id, run_id)
-    writer.put(root_span(1, 200))
-    writer.put(root_span(2, 300))
-    assert writer.close() is None
-    store = TracingClient(uri).store
-    assert verdicts.takes_one_transaction(store)
-    record = make_record(1, gold="12", extracted="12")
-    for trace, write in ((mlflow_trace_id(200), verdicts.insert_in_one_transaction), (mlflow_trace_id(300), verdicts.log_one_by_one)):
-        write(store, [verdicts.TraceVerdict(trace, verdicts.verdict_tags(record), verdicts.trace_assessments(record, trace))])
-
-    def written(trace_id: str) -> tuple:
-        info = client.get_trace(trace_id).info
-        return ({k: v for k, v in info.tags.items() if k in ("dataset", "verdict")},
-                sorted((a.name, a.value, a.source.source_type, a.rationale, a.metadata, a.valid) for a in info.assessments))
-
-    assert written(mlflow_trace_id(200)) == written(mlflow_trace_id(300))
-    assert written(mlflow_trace_id(200))[0] == {"dataset": "sample/sample", "verdict": "right"}
-    found = client.search_traces(locations=[experiment_id], filter_string="feedback.correct = 'true'")
-    assert sorted(t.info.trace_id for t in found) == [mlflow_trace_id(200), mlflow_trace_id(300)]
-
-
 def test_a_degraded_problem_is_tagged_and_listed_with_its_failures(store_run):
     uri, client, experiment_id, run_id = store_run
     writer = TraceWriter(uri, experiment_id, run_id)
@@ -288,7 +266,7 @@ def test_a_degraded_problem_is_tagged_and_listed_with_its_failures(store_run):
     failure = "slm: InternalServerError (HTTP 500): backend down"
     degraded = make_record(1, gold="12", extracted="12", degraded=True, failures=[failure])
     clean = make_record(2, gold="12", extracted="12")
-    verdicts.insert_in_one_transaction(TracingClient(uri).store, [
+    verdicts.log_trace_verdicts(TracingClient(uri).store, [
         verdicts.TraceVerdict(mlflow_trace_id(trace), verdicts.verdict_tags(record), verdicts.trace_assessments(record, mlflow_trace_id(trace)))
         for trace, record in ((400, degraded), (500, clean))])
     found = client.search_traces(locations=[experiment_id], filter_string="tags.degraded = 'true'")
@@ -300,14 +278,6 @@ def test_a_degraded_problem_is_tagged_and_listed_with_its_failures(store_run):
     table = verdicts.problem_table([clean, degraded])
     assert table["degraded"].tolist() == [True, False]
     assert table["failures"].tolist()[0] == failure and table["failures"].isna().tolist() == [False, True]
-
-
-def test_verdicts_for_a_trace_not_in_the_store_are_refused_whole(store_run):
-    uri, client, experiment_id, run_id = store_run
-    record = make_record(1)
-    with pytest.raises(Exception, match="not found"):
-        verdicts.insert_in_one_transaction(TracingClient(uri).store, [
-            verdicts.TraceVerdict(mlflow_trace_id(9), verdicts.verdict_tags(record), verdicts.trace_assessments(record, mlflow_trace_id(9)))])
 
 
 def test_a_run_that_cannot_take_its_table_costs_one_line_and_no_result(store_run, capfd):
@@ -371,7 +341,7 @@ def test_over_a_tracking_server_each_trace_gets_its_verdict_and_the_run_its_tabl
         summary, printed = quiet_job(cfg, tmp_path, tmp_path / "job")
     client = MlflowClient(url)
     # No batch call over HTTP: the tags went with the spans, the assessments one call each.
-    assert not verdicts.takes_one_transaction(TracingClient(url).store)
+    assert not sql_fastpath.available(TracingClient(url).store)
     traces = by_problem(run_traces(client, summary["run_id"]))
     assert sorted(traces) == sorted(RIGHT | WRONG | FAILED)
     for problem, trace in traces.items():

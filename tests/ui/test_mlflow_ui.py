@@ -24,18 +24,17 @@ from delegate.config import compose_config
 from delegate.config.schema import DataConfig, TrackingConfig
 from delegate.data import load_problems
 from delegate.job import run_job
-from delegate.records import SAMPLES_FILE, SUMMARY_FILE, SampleRecord, read_records
-from delegate.report.plots import ACCURACY_PLOT
-from delegate.report.render import COMPARISON_CSV, REPORT_MD
+from delegate.records import SampleRecord, read_records
 from delegate.report.runs import REPORT_TAG
+from delegate.run_folder import ACCURACY_PLOT, COMPARISON_CSV, REPORT_MD, SAMPLES_FILE, SUMMARY_FILE
 from delegate.sweep import SWEEP_TAG, SweepSummary, sweep_run_name
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from delegate.tracking.mlflow_run import connect_store, default_artifact_location
 from delegate.tracking.verdicts import CORRECT, GOLD, PROBLEMS_TABLE
 from pipelines import report
 from tests.support import browser
 from tests.support.browser import browser_missing, chromium, visible_text, wait_for_text, wait_until
 from tests.support.mlflow_server import mlflow_server
-from tests.support.scripted_server import Reply, ScriptedServer
 
 # The UI tests take 20-40 s on 2 busy cores: `mlflow server` alone takes 10-25 s to start.
 slow = pytest.mark.slow

@@ -1,4 +1,7 @@
-"""Scripted OpenAI-compatible HTTP server on loopback, for driving the real ``openai`` client in tests."""
+"""Scripted OpenAI-compatible HTTP server on loopback, for driving the real ``openai`` client in tests and benchmarks.
+
+`python -m delegate.testing.scripted_server --content '\\boxed{42}'` serves one constant reply until killed.
+"""
 
 from __future__ import annotations
 

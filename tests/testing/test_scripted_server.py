@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from tests.support.scripted_server import Reply, ScriptedServer, serve
+from delegate.testing.scripted_server import Reply, ScriptedServer, serve
 
 USER = [{"role": "user", "content": "What is 6*7?"}]
 
@@ -202,7 +202,7 @@ def test_models_and_unknown_paths(server: ScriptedServer) -> None:
 
 def test_cli_serves_constant_reply() -> None:
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.scripted_server", "--content", "\\boxed{7}"],
+    proc = subprocess.Popen([sys.executable, "-m", "delegate.testing.scripted_server", "--content", "\\boxed{7}"],
                             cwd=root, stdout=subprocess.PIPE, text=True)
     try:
         base_url = proc.stdout.readline().split()[-1]
