@@ -7,12 +7,12 @@ from delegate.config.search_path import CONFIG_DIR, config_dirs
 
 def register_schemas() -> None:
     """Store every schema (models, data, tracking, and each strategy's) before Hydra composes."""
+    from delegate.config.roles import role_groups
     from delegate.config.schema import register_base_schemas
-
-    register_base_schemas()
     from delegate.strategies import STRATEGIES
 
-    STRATEGIES.discover()  # each strategy stores its own schema when its module is imported
+    STRATEGIES.discover()  # each strategy stores its own schema, and adds its model roles, when imported
+    register_base_schemas(role_groups())
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -36,15 +36,17 @@ def typed_config(cfg: DictConfig) -> DictConfig:
     from hydra.plugins.config_source import ConfigLoadError
     from omegaconf.errors import OmegaConfBaseException
 
-    from delegate.config.schema import Config
+    from delegate.config.roles import role_groups
+    from delegate.config.schema import Config, config_schema
     from delegate.errors import ConfigError
 
-    if OmegaConf.get_type(cfg) is Config:
+    if isinstance(OmegaConf.get_type(cfg), type) and issubclass(OmegaConf.get_type(cfg), Config):
         return cfg
     register_schemas()
     store = ConfigStore.instance()
-    typed = OmegaConf.structured(Config)
-    groups = {"strategy": ("strategy", "name"), "llm": ("llm", "backend"), "slm": ("slm", "backend")}
+    typed = OmegaConf.structured(config_schema(role_groups()))
+    roles = [key for key in cfg if OmegaConf.select(cfg, f"{key}.backend") is not None]
+    groups = {"strategy": ("strategy", "name"), **{role: (role, "backend") for role in roles}}
     for key, (group, field) in groups.items():
         choice = OmegaConf.select(cfg, f"{key}.{field}")
         try:

@@ -1,9 +1,23 @@
 """The model roles of a composed config: every top-level node that is a model (has a `backend`), e.g. `llm`, `slm`
 and any role a strategy adds (`verifier`). Records, metrics, tags and the report iterate over these."""
 
-from typing import Any
+from typing import Any, Iterable
 
 from omegaconf import DictConfig
+
+# The model roles whose config groups exist (`llm=...`): the reference study's two, and each role a registered
+# strategy declares (added when strategies are registered). Every one is served from the `model/` config folder.
+_ROLE_GROUPS: dict[str, None] = dict.fromkeys(("llm", "slm"))
+
+
+def add_role_groups(roles: Iterable[str]) -> None:
+    """Make each of `roles` a config group of models (e.g. a strategy's `verifier`)."""
+    _ROLE_GROUPS.update(dict.fromkeys(roles))
+
+
+def role_groups() -> tuple[str, ...]:
+    """Every model role with a config group, in the order they were added (llm, slm first)."""
+    return tuple(_ROLE_GROUPS)
 
 
 def model_roles(cfg: Any) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Dataclass schemas for every config group, so a misspelt key or a wrong type fails at compose time."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from enum import Enum
 from typing import Any, Optional
 
@@ -146,13 +146,23 @@ class Config:
 MODEL_SCHEMAS = {"openai": OpenAIModelConfig, "transformers": TransformersModelConfig}
 
 
-def register_base_schemas() -> None:
-    """Store every schema; group files extend them through their defaults lists."""
+def config_schema(roles: tuple[str, ...]) -> type:
+    """`Config`, with a field (a model, or null) for each model role beyond `llm` and `slm` (a strategy's
+    `verifier`), so `+verifier=local` composes."""
+    extra = [role for role in roles if role not in {f.name for f in fields(Config)}]
+    if not extra:
+        return Config
+    return make_dataclass("Config", [(role, Any, field(default=None)) for role in extra], bases=(Config,))
+
+
+def register_base_schemas(roles: tuple[str, ...] = ("llm", "slm")) -> None:
+    """Store every schema; group files extend them through their defaults lists. Each model role's group gets each
+    backend's schema (a model file names `openai_schema` whatever role it is chosen for)."""
     cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
+    cs.store(name="config_schema", node=config_schema(roles))
     cs.store(group="data", name="data_schema", node=DataConfig)
     cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
-    for role in ("llm", "slm"):
+    for role in roles:
         for backend, schema in MODEL_SCHEMAS.items():
             cs.store(group=role, name=f"{backend}_schema", node=schema)
     # Strategy schemas are stored by the strategy registry, next to each strategy.

@@ -240,7 +240,10 @@ def _arguments_object(arguments: str):
 
 
 def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: str) -> list[dict]:
-    """For chat templates that ignore tools: describe them in the system message and write calls and results as Hermes text."""
+    """For chat templates that ignore tools: describe them in the system message and write calls and results as Hermes text.
+
+    `tool_prompt` is filled in: `{tools}` with the tools' JSON, `{tool_name}` and `{tool_argument}` with the first
+    tool's name and its first required argument (for an example call)."""
     inlined: list[dict] = []
     for message in messages:
         if message["role"] == "assistant" and message.get("tool_calls"):
@@ -257,7 +260,12 @@ def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: st
         else:
             inlined.append(message)
     if tools:
-        description = fill(tool_prompt, tools="\n".join(json.dumps(t) for t in tools))
+        # The example call names the strategy's own tool and argument, never one written into the model's config.
+        first = tools[0].get("function", {})
+        argument = next(iter(first.get("parameters", {}).get("required", [])), "")
+        description = fill(
+            tool_prompt, tools="\n".join(json.dumps(t) for t in tools), tool_name=first.get("name", ""), tool_argument=argument
+        )
         if inlined and inlined[0]["role"] == "system":
             inlined[0] = {"role": "system", "content": f"{inlined[0]['content']}\n\n{description}"}
         else:

@@ -206,7 +206,7 @@ class TransformersModel:
             if tools:
                 raise ConfigError(
                     f"{self.role}.tool_prompt: the chat template of {self.cfg.model} ignores tools; "
-                    f"set {self.role}.tool_prompt (see conf/llm/local.yaml) or use a model whose template takes tools"
+                    f"set {self.role}.tool_prompt (see delegate/conf/model/local.yaml) or use a model whose template takes tools"
                 )
             return messages
         return inline_tools(messages, tools, self.cfg.tool_prompt)

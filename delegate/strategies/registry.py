@@ -6,6 +6,7 @@ from typing import Any, Awaitable, Callable
 
 from hydra.core.config_store import ConfigStore
 
+from delegate.config.roles import add_role_groups
 from delegate.data.problem import Problem
 from delegate.errors import ModelCallError
 from delegate.models.metered import MeteredModel
@@ -70,6 +71,7 @@ def register_strategy(
     extends; `run_failure` says when the records make a failed run beyond every problem erroring."""
 
     def add(solve: Solver) -> Solver:
+        add_role_groups(roles)
         STRATEGIES.add(name, Strategy(name=name, roles=roles, solve=solve, run_failure=run_failure))
         ConfigStore.instance().store(group="strategy", name=f"{name}_schema", node=schema)
         return solve

@@ -6,6 +6,7 @@ from omegaconf import OmegaConf
 
 import delegate.config
 from delegate.config import CONFIG_DIR
+from delegate.config.search_path import option_files
 from delegate.config.schema import (
     MODEL_SCHEMAS,
     Config,
@@ -27,15 +28,16 @@ EXPECTED_TYPES = {
     ("strategy", "llm"): SoloConfig,
     ("strategy", "slm"): SoloConfig,
     ("strategy", "router"): RouterConfig,
-    ("llm", "gpt-4o"): OpenAIModelConfig,
-    ("llm", "gpt-4o-mini"): OpenAIModelConfig,
-    ("llm", "gpt-4.1-mini"): OpenAIModelConfig,
-    ("llm", "gpt-5-mini"): OpenAIModelConfig,
-    ("llm", "openai-compatible"): OpenAIModelConfig,
-    ("llm", "local"): TransformersModelConfig,
-    ("slm", "qwen2.5-math-1.5b"): TransformersModelConfig,
-    ("slm", "openai-compatible"): OpenAIModelConfig,
-    ("slm", "local"): TransformersModelConfig,
+    # A model's file (conf/model/) is an option of every role.
+    **{
+        (role, model): schema
+        for role in ("llm", "slm")
+        for model, schema in {
+            "gpt-4o": OpenAIModelConfig, "gpt-4o-mini": OpenAIModelConfig, "gpt-4.1-mini": OpenAIModelConfig,
+            "gpt-5-mini": OpenAIModelConfig, "openai-compatible": OpenAIModelConfig, "local": TransformersModelConfig,
+            "qwen2.5-math-1.5b": TransformersModelConfig,
+        }.items()
+    },
     ("tracking", "local"): TrackingConfig,
     ("tracking", "server"): TrackingConfig,
     ("experiment", "local"): Config,
@@ -46,11 +48,12 @@ EXPECTED_TYPES = {
 
 
 def group_options() -> list[tuple[str, str]]:
+    """Every (group, option) of the packaged configs; a model role's options are the files of conf/model/."""
     return [
-        (group, path.stem)
+        (group, option)
         for group in GROUPS
-        for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
-        if not path.stem.endswith("_schema")
+        for option, path in option_files(group).items()
+        if path.is_relative_to(CONFIG_DIR) and not option.endswith("_schema")
     ]
 
 
