@@ -6,7 +6,6 @@ from omegaconf import OmegaConf
 
 import delegate.config
 from delegate.config import CONFIG_DIR
-from delegate.config.search_path import option_files
 from delegate.config.schema import (
     MODEL_SCHEMAS,
     Config,
@@ -15,6 +14,7 @@ from delegate.config.schema import (
     TrackingConfig,
     TransformersModelConfig,
 )
+from delegate.config.search_path import option_files
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from delegate.strategies.solo import SoloConfig
