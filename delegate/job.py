@@ -19,12 +19,12 @@ from delegate.models.cache import ResponseCache
 from delegate.preflight import check_settings, response_cache_path
 from delegate.records import SampleRecord, SampleWriter
 from delegate.redaction import install_log_redaction, redact_files
-from delegate.report import summary_table
 from delegate.resume import OUTPUT_DIR_TAG, PreviousRun, find_previous_run, run_folder_lock, write_run_info
 from delegate.run_folder import HYDRA_DIR, SAMPLES_FILE, SUMMARY_FILE
 from delegate.signals import sigterm_as_interrupt
 from delegate.strategies import Strategy, get_strategy
 from delegate.sweep import sweep_tags
+from delegate.tables import summary_table
 from delegate.tracking.mlflow_run import (
     ERROR_TAG,
     KIND_TAG,
@@ -35,6 +35,7 @@ from delegate.tracking.mlflow_run import (
     git_commit,
     tracked_run,
 )
+from delegate.tracking.trace_writer import TraceWriter
 from delegate.tracking.traces import trace_verdict, traces_enabled
 from delegate.tracking.verdicts import log_run_verdicts, ui_hint
 
@@ -148,7 +149,8 @@ def _run_locked(
                 return await evaluation.run(todo, on_record, watcher)
 
         try:
-            tracing = traces_enabled(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else nullcontext()
+            trace_sink = TraceWriter(run.tracking_uri, run.experiment_id, run.run_id) if cfg.tracking.traces else None
+            tracing = traces_enabled(trace_sink) if trace_sink is not None else nullcontext()
             with tracing:
                 records = finished + asyncio.run(solve_the_rest())
         finally:

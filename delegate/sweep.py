@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 
 from delegate.errors import ConfigError
 from delegate.redaction import redact_files
-from delegate.report import summary_table
 from delegate.run_folder import RUN_INFO_FILE, SUMMARY_FILE, SWEEP_REPORT_DIR, SWEEP_SUMMARY_FILE
+from delegate.tables import summary_table
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri
 
 # On every job run of a sweep and on its parent run: the sweep folder (absolute). The UI can group runs by it.

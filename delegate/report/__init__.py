@@ -1,10 +1,9 @@
-"""Reports on runs: the short table a job prints, and `build_report`, the full comparison `delegate-report` writes."""
+"""Reports on runs: `build_report`, the full comparison `delegate-report` writes (the short table a job prints is
+`delegate.tables.summary_table`)."""
 
 from typing import Any
 
-from delegate.report.summary import summary_table
-
-# Loaded on first use: every job imports summary_table, and should not pay for matplotlib and scipy.
+# Loaded on first use: importing the package should not pay for matplotlib and scipy.
 _BUILD_NAMES = ("BuiltReport", "build_report", "default_out_dir")
 
 
@@ -16,4 +15,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["summary_table", *_BUILD_NAMES]
+__all__ = [*_BUILD_NAMES]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from delegate.report.analysis import Report
-from delegate.report.summary import NOT_AVAILABLE, accuracy_cell
 from delegate.run_folder import COMPARISON_CSV, DELEGATION_CSV, ORACLE_CSV, PAIRS_CSV
+from delegate.tables import NOT_AVAILABLE, accuracy_cell
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -25,6 +25,9 @@ class TraceSink(Protocol):
 
     def put_verdict(self, record: "SampleRecord") -> None: ...
 
+    def close(self) -> str | None:
+        """Write what is left and stop; a one-line account of what could not be written, if anything."""
+
 
 @dataclass
 class SpanRecord:
@@ -73,18 +76,16 @@ _current: ContextVar[tuple[SpanRecord, list[SpanRecord]] | None] = ContextVar("d
 
 
 @contextmanager
-def traces_enabled(tracking_uri: str, experiment_id: str, run_id: str) -> Iterator[None]:
-    """Write each problem's trace to this experiment, linked to `run_id`; every trace is written by the end."""
-    from delegate.tracking.trace_writer import TraceWriter
-
+def traces_enabled(sink: TraceSink) -> Iterator[None]:
+    """Hand each problem's trace to `sink` (the job injects a `trace_writer.TraceWriter` for its MLflow run) while
+    the block runs; the sink is closed at its end, so every trace is written by then."""
     global _sink
-    writer = TraceWriter(tracking_uri, experiment_id, run_id)
-    _sink = writer
+    _sink = sink
     try:
         yield
     finally:
         _sink = None
-        failure = writer.close()
+        failure = sink.close()
         if failure:
             # The job's results are safe in samples.jsonl and the run; only the traces are missing.
             print(f"delegate: {failure}", file=sys.stderr)

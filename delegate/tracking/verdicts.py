@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.entities import AssessmentSource, AssessmentSourceType, Expectation, Feedback
 
 from delegate.records import SampleRecord
-from delegate.report.summary import accuracy_cell
+from delegate.tables import accuracy_cell
 from delegate.tracking import sql_fastpath
 from delegate.tracking.mlflow_run import redacted_uri, sqlite_path
 

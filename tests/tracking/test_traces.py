@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from delegate.testing.scripted_server import Reply, ScriptedServer
+from delegate.tracking.trace_writer import TraceWriter
 from delegate.tracking.traces import span, traces_enabled
 from tests.support.router import PROBLEM, solve
 
@@ -51,7 +52,7 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
     )
     with ScriptedServer() as slm:
         slm.push(Reply(content="6*8 = 48. \\boxed{48}", prompt_tokens=31, completion_tokens=44, delay_s=0.05))
-        with traces_enabled(uri, experiment_id, run_id):
+        with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
             record, _ = solve(llm, slm)
     assert record.correct and record.error is None
 
@@ -95,7 +96,7 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
 
 def test_spans_after_the_job_are_off_again(store_run):
     uri, client, experiment_id, run_id = store_run
-    with traces_enabled(uri, experiment_id, run_id):
+    with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
         with span("problem-1", "AGENT", root=True):
             pass
     with span("problem-2", "AGENT", root=True) as live:
@@ -119,7 +120,7 @@ def test_concurrent_problems_each_get_their_own_trace_all_linked(store_run):
     async def all_problems() -> None:
         await asyncio.gather(*(problem(i) for i in range(450)))
 
-    with traces_enabled(uri, experiment_id, run_id):
+    with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
         asyncio.run(all_problems())
 
     traces = client.search_traces(locations=[experiment_id], run_id=run_id, max_results=1000)
@@ -135,7 +136,7 @@ def test_concurrent_problems_each_get_their_own_trace_all_linked(store_run):
 
 def test_a_failed_problem_is_an_error_trace(store_run):
     uri, client, experiment_id, run_id = store_run
-    with traces_enabled(uri, experiment_id, run_id):
+    with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
         with span("problem-3", "AGENT", root=True) as root:
             with pytest.raises(TimeoutError):
                 with span("llm.chat", "CHAT_MODEL"):
@@ -151,7 +152,7 @@ def test_a_failed_problem_is_an_error_trace(store_run):
 
 def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes_on(store_run, capfd):
     uri, client, _, run_id = store_run
-    with traces_enabled(uri, "987654", run_id):  # no such experiment
+    with traces_enabled(TraceWriter(uri, "987654", run_id)):  # no such experiment
         with span("problem-1", "AGENT", root=True):
             pass
         with span("problem-2", "AGENT", root=True):
@@ -175,7 +176,7 @@ def test_an_interrupted_problem_leaves_no_trace(store_run):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    with traces_enabled(uri, experiment_id, run_id):
+    with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
         asyncio.run(interrupted())
         with span("problem-2", "AGENT", root=True):
             pass
@@ -197,7 +198,7 @@ def test_a_span_still_open_when_its_problem_ends_is_written_as_unfinished(store_
             await asyncio.sleep(0.05)
         await task
 
-    with traces_enabled(uri, experiment_id, run_id):
+    with traces_enabled(TraceWriter(uri, experiment_id, run_id)):
         asyncio.run(problem())
     [trace] = client.search_traces(locations=[experiment_id])
     spans = {s.name: s for s in trace.data.spans}

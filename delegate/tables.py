@@ -1,4 +1,4 @@
-"""The short table a job and a sweep print at their end: one line per run, in the reference study's shape."""
+"""Plain-text cells and the short table a job and a sweep print at their end: one line per run, in the reference study's shape."""
 
 import math
 

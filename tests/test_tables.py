@@ -1,7 +1,7 @@
 """The table a job and a sweep print: accuracy next to the accuracy over the clean problems, errors and degraded."""
 
 from delegate.metrics import summarize
-from delegate.report.summary import summary_table
+from delegate.tables import summary_table
 from tests.support.records import make_record
 
 FAILURE = "slm: InternalServerError (HTTP 500): backend down"
