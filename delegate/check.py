@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from delegate.config.roles import model_roles
 from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
-from delegate.models.openai_compatible import OPENAI_BASE_URL
+from delegate.models.backends.openai_compatible import OPENAI_BASE_URL
+from delegate.models.base import ChatRequest
 from delegate.preflight import SettingCheck, run_setting_check, setting_checks, unwritable_folder
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import default_artifact_location, redacted_uri, resolve_tracking_uri, sqlite_path
@@ -100,7 +101,7 @@ async def _one_token_call(model_cfg: DictConfig, role: str) -> tuple[float, int]
     model = build_model(_probe_config(model_cfg), role)
     try:
         started_s = time.perf_counter()
-        response = await model.chat(PROBE_MESSAGES)
+        response = await model.chat(ChatRequest(PROBE_MESSAGES))
         return time.perf_counter() - started_s, response.completion_tokens
     finally:
         await model.aclose()

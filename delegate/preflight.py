@@ -3,10 +3,9 @@ the fix, found without side effects (no file or folder made, no MLflow store ope
 
 import difflib
 import os
-import re
 import urllib.error
 import urllib.request
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -14,51 +13,22 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from delegate.config.schema import MODEL_SCHEMAS, Config
+from delegate.config.bounds import Bound, check_bounds
+from delegate.config.schema import Config
 from delegate.data import draw_sample, read_split
 from delegate.data.loader import skipped_warning
 from delegate.errors import ConfigError
-from delegate.models.openai_compatible import OPENAI_BASE_URL
-from delegate.models.secrets import read_api_key
+from delegate.models.backends import backend_class
 from delegate.resume import check_resume
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri, sqlite_path
 
 # An MLflow server that does not answer fails the check in seconds, not after MLflow's minutes of retries.
 TRACKING_PROBE_TIMEOUT_S = 3.0
-# Asking the Hub whether a model exists, when it is not in the local cache and the Hub is not switched off.
-HUB_PROBE_TIMEOUT_S = 3.0
-DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::(?P<index>\d+))?")
 # The schemes MLflow's tracking store registry knows (MLflow 3); a database URI may name its driver (postgresql+psycopg2).
 TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
 # Where responses are cached when cache.path is null, relative to the launch directory.
 DEFAULT_CACHE_PATH = Path(".cache/delegate/responses.sqlite")
-
-
-@dataclass(frozen=True)
-class Bound:
-    """The values a number setting accepts: from `low` (itself allowed when `low_included`) up to `high`, if any."""
-
-    low: float
-    low_included: bool = True
-    high: float | None = None
-
-    def admits(self, value: float) -> bool:
-        above = value >= self.low if self.low_included else value > self.low
-        return above and (self.high is None or value <= self.high)
-
-    @property
-    def rule(self) -> str:
-        if self.high is not None:
-            return f"between {self.low:g} and {self.high:g}"
-        return f"at least {self.low:g}" if self.low_included else f"greater than {self.low:g}"
-
-    @property
-    def allowed(self) -> str:
-        if self.high is not None:
-            return f"a value from {self.low:g} to {self.high:g}"
-        return f"{self.low:g} or more" if self.low_included else f"more than {self.low:g}"
 
 
 # Top-level numbers (conf/config.yaml).
@@ -67,22 +37,6 @@ RUN_BOUNDS = {
     "samples": Bound(1),
     "max_error_rate": Bound(0, high=1),
     "max_cost_usd": Bound(0, low_included=False),
-}
-# A model's numbers, for whichever of them its backend's schema has.
-MODEL_BOUNDS = {
-    "temperature": Bound(0),
-    "max_tokens": Bound(1),
-    "max_new_tokens": Bound(1),
-    "timeout_s": Bound(0, low_included=False),
-    "max_retries": Bound(0),
-    "retry_backoff_s": Bound(0),
-    "retry_max_backoff_s": Bound(0),
-    "max_requests_in_flight": Bound(1),
-    "max_batch_size": Bound(1),
-    "batch_wait_ms": Bound(0),
-    "price_input_usd_per_1m": Bound(0),
-    "price_cached_input_usd_per_1m": Bound(0),
-    "price_output_usd_per_1m": Bound(0),
 }
 
 
@@ -94,22 +48,6 @@ class SettingCheck:
     name: str
     run: Callable[[], str]
     role: str | None = None
-
-
-def _optional(schema: type, name: str) -> bool:
-    """Whether the schema's field may be null (its default is None)."""
-    found = {f.name: f for f in fields(schema)}.get(name)
-    return found is not None and found.default is None and found.default_factory is MISSING
-
-
-def _check_bounds(node: DictConfig, bounds: dict[str, Bound], schema: type, prefix: str) -> None:
-    for name, bound in bounds.items():
-        value = node.get(name)
-        if value is None or bound.admits(value):
-            continue
-        setting = f"{prefix}{name}"
-        null = ", or to null" if _optional(schema, name) else ""
-        raise ConfigError(f"{setting}={value}: must be {bound.rule}; set {setting} to {bound.allowed}{null}")
 
 
 def _added_keys(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
@@ -138,157 +76,8 @@ def check_config(cfg: DictConfig) -> str:
 
 def check_run_limits(cfg: DictConfig) -> str:
     """concurrency, samples, max_error_rate and max_cost_usd within their bounds (RUN_BOUNDS)."""
-    _check_bounds(cfg, RUN_BOUNDS, Config, "")
+    check_bounds(cfg, Config, "", RUN_BOUNDS)
     return ", ".join(f"{name}={'null' if cfg[name] is None else cfg[name]}" for name in RUN_BOUNDS)
-
-
-def check_base_url(base_url: str | None, role: str) -> str:
-    """`<role>.base_url` is an http(s) URL without credentials; returns the URL calls go to. The URL is never shown
-    when it carries a user or password."""
-    if base_url is None:
-        return OPENAI_BASE_URL
-    authority = base_url.split("://", 1)[-1].split("/", 1)[0]
-    if "@" in authority:
-        raise ConfigError(f"{role}.base_url: carries credentials (user:password@ before the host), which would be "
-                          f"logged with the URL; remove them and name the variable that holds the key in {role}.api_key_env")
-    parts = urlsplit(base_url)
-    try:
-        parts.port  # noqa: B018 - reading it validates it
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{role}.base_url={base_url}: not an http(s) URL; give the server's URL, e.g. http://127.0.0.1:8000/v1")
-    return base_url
-
-
-def check_model_settings(cfg: DictConfig, role: str) -> str:
-    """The role's numbers within their bounds (MODEL_BOUNDS) and, for a served model, its base_url."""
-    model_cfg = cfg[role]
-    _check_bounds(model_cfg, MODEL_BOUNDS, MODEL_SCHEMAS[model_cfg.backend], f"{role}.")
-    if model_cfg.backend == "openai":
-        url = check_base_url(model_cfg.base_url, role)
-        return (f"{model_cfg.model} at {url}, max_tokens={model_cfg.max_tokens}, temperature={model_cfg.temperature}, "
-                f"timeout_s={model_cfg.timeout_s}, max_retries={model_cfg.max_retries}")
-    return f"{model_cfg.model}, max_new_tokens={model_cfg.max_new_tokens}, max_batch_size={model_cfg.max_batch_size}"
-
-
-def device_setting(cfg: DictConfig, role: str) -> str:
-    """The setting a user changes to move `role`: the global `device` it follows by default, or its own."""
-    return "device" if OmegaConf.is_interpolation(cfg[role], "device") else f"{role}.device"
-
-
-def check_device(cfg: DictConfig, role: str) -> str:
-    """The device and dtype an in-process model of `role` would load on, resolved as loading does, without loading
-    it: a known device that this machine has, and a torch dtype."""
-    model_cfg = cfg[role]
-    if model_cfg.backend != "transformers":
-        return f"none in-process; {role} is served at {model_cfg.get('base_url') or OPENAI_BASE_URL}"
-    setting = device_setting(cfg, role)
-    found = _DEVICE.fullmatch(model_cfg.device)
-    if found is None:
-        raise ConfigError(f"{setting}={model_cfg.device}: not a device; use one of {DEVICE_CHOICES}")
-    import torch
-
-    from delegate.models.transformers_local import resolve_device, resolve_dtype
-
-    device = resolve_device(model_cfg.device)
-    kind = device.partition(":")[0]
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    if not available[kind]:
-        raise ConfigError(f"{setting}={model_cfg.device}: torch {torch.__version__} sees no {kind.upper()} device; "
-                          f"set {setting}=auto or {setting}=cpu, or install a torch build for {kind.upper()}")
-    count = torch.cuda.device_count() if kind == "cuda" else 0
-    if found["index"] is not None and int(found["index"]) >= count:
-        raise ConfigError(f"{setting}={device}: there are {count} CUDA devices; "
-                          f"set {setting}=cuda:0 (or another index below {count})")
-    try:
-        dtype = resolve_dtype(model_cfg.dtype, device)
-    except ConfigError as error:
-        raise ConfigError(f"{role}.{error}") from None
-    where = f"{device} ({torch.cuda.get_device_name(device)})" if kind == "cuda" else device
-    return (f"{model_cfg.name} would run on {where} in {str(dtype).removeprefix('torch.')} "
-            f"({setting}={model_cfg.device}, {role}.dtype={model_cfg.dtype})")
-
-
-def check_api_key(cfg: DictConfig, role: str) -> str:
-    """The key `<role>.api_key_env` names is in the environment or ./.env (its value is never shown): needed for
-    OpenAI's API; with a base_url, naming a variable that is not set is a mistake too (no key would be sent)."""
-    model_cfg = cfg[role]
-    if model_cfg.api_key_env is None:
-        return f"none sent ({role}.api_key_env=null)"
-    key = read_api_key(model_cfg.api_key_env, role, required=model_cfg.base_url is None)
-    if key is None:
-        raise ConfigError(f"{role}.api_key_env: ${model_cfg.api_key_env} is not set; export it or add it to .env, "
-                          f"or set {role}.api_key_env=null if {model_cfg.base_url} needs no key")
-    source = "the environment" if os.environ.get(model_cfg.api_key_env) else ".env"
-    return f"${model_cfg.api_key_env} is set (from {source}; value not shown)"
-
-
-def _has_weights(folder: Path) -> bool:
-    return any(next(folder.glob(pattern), None) for pattern in ("*.safetensors", "*.bin"))
-
-
-def _check_folder_weights(folder: Path, model_cfg: DictConfig, role: str) -> str:
-    gguf_file = model_cfg.gguf_file
-    if gguf_file:
-        if not (folder / gguf_file).is_file():
-            found = sorted(p.name for p in folder.glob("*.gguf"))
-            choices = f"use one of {', '.join(found)}" if found else f"{folder} has no .gguf file"
-            raise ConfigError(f"{role}.gguf_file={gguf_file}: not in {folder}; {choices}")
-        return f"{gguf_file} in {folder}"
-    if not (folder / "config.json").is_file() or not _has_weights(folder):
-        raise ConfigError(f"{role}.model={model_cfg.model}: {folder} holds no model (config.json and weights); "
-                          f"give a folder written by save_pretrained, or set {role}.gguf_file to a .gguf file in it")
-    return f"the model folder {folder}"
-
-
-def _check_hub_weights(model_cfg: DictConfig, role: str) -> str:
-    """A Hub model in the local Hugging Face cache, or else obtainable: the Hub is not switched off and says the
-    model exists (one short request; nothing is downloaded)."""
-    from huggingface_hub import HfApi, try_to_load_from_cache
-    from huggingface_hub.constants import is_offline_mode
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    model, gguf_file = model_cfg.model, model_cfg.gguf_file
-    cached = try_to_load_from_cache(model, gguf_file or "config.json")
-    if isinstance(cached, str) and (gguf_file or _has_weights(Path(cached).parent)):
-        return f"{model} in the Hugging Face cache"
-    if is_offline_mode():
-        raise ConfigError(f"{role}.model={model}: not in the Hugging Face cache and HF_HUB_OFFLINE=1; download it "
-                          f"once online (hf download {model}), or set {role}.model to a local folder")
-    try:
-        info = HfApi().model_info(model, timeout=HUB_PROBE_TIMEOUT_S, files_metadata=False)
-    except GatedRepoError:
-        raise ConfigError(f"{role}.model={model}: gated on the Hugging Face Hub; accept its terms on huggingface.co "
-                          "and log in (hf auth login)") from None
-    except RepositoryNotFoundError:
-        raise ConfigError(f"{role}.model={model}: no such model on the Hugging Face Hub; "
-                          f"check {role}.model (an id like Qwen/Qwen2.5-Math-1.5B-Instruct, or a local folder)") from None
-    except Exception as error:  # noqa: BLE001 - whatever the HTTP client raises: the Hub can't be reached
-        raise ConfigError(f"{role}.model={model}: not in the Hugging Face cache and the Hub did not answer "
-                          f"({type(error).__name__}); connect to the internet once, or set {role}.model to a local folder") from None
-    if gguf_file and gguf_file not in {sibling.rfilename for sibling in info.siblings or ()}:
-        raise ConfigError(f"{role}.gguf_file={gguf_file}: {model} on the Hub has no such file; check {role}.gguf_file")
-    return f"{model} is on the Hub (downloaded on first use)"
-
-
-def check_weights(cfg: DictConfig, role: str) -> str:
-    """An in-process model's weights can be had: a `pkg://` package or local folder that holds them (and
-    `<role>.gguf_file`), or a Hub id in the local cache or obtainable (see _check_hub_weights)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    from delegate.models.transformers_local import resolve_model_path
-
-    model_cfg = cfg[role]
-    folder = Path(resolve_model_path(model_cfg.model, role)).expanduser()
-    if folder.is_dir():
-        return _check_folder_weights(folder, model_cfg, role)
-    try:
-        validate_repo_id(model_cfg.model)
-    except HFValidationError:
-        raise ConfigError(f"{role}.model={model_cfg.model}: no such folder; give a model folder or a Hugging Face Hub id") from None
-    return _check_hub_weights(model_cfg, role)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -403,16 +192,10 @@ def check_data(cfg: DictConfig) -> str:
 
 
 def role_checks(cfg: DictConfig, role: str) -> list[SettingCheck]:
-    """The checks of one model role: its settings, its device, and its API key (served) or weights (in-process)."""
-    checks = [
-        SettingCheck(f"{role} settings", lambda: check_model_settings(cfg, role), role),
-        SettingCheck(f"{role} device", lambda: check_device(cfg, role), role),
-    ]
-    if cfg[role].backend == "openai":
-        checks.append(SettingCheck(f"{role} api key", lambda: check_api_key(cfg, role), role))
-    else:
-        checks.append(SettingCheck(f"{role} weights", lambda: check_weights(cfg, role), role))
-    return checks
+    """The checks of one model role, as its backend names them (`Backend.setting_checks`): its settings, its device,
+    and its API key (served) or weights (in-process)."""
+    checks = backend_class(cfg[role].backend, role).setting_checks(cfg, role)
+    return [SettingCheck(f"{role} {name}", run, role) for name, run in checks.items()]
 
 
 def setting_checks(cfg: DictConfig, launch_dir: Path, roles: tuple[str, ...]) -> list[SettingCheck]:
@@ -450,6 +233,6 @@ def check_settings(cfg: DictConfig, launch_dir: Path) -> None:
 
 
 __all__ = [
-    "Bound", "SettingCheck", "check_settings", "response_cache_path", "role_checks", "run_setting_check",
+    "SettingCheck", "check_settings", "response_cache_path", "role_checks", "run_setting_check",
     "setting_checks", "unwritable_file", "unwritable_folder",
 ]

@@ -30,6 +30,7 @@ from delegate.config import compose_config
 from delegate.evaluation import Evaluation
 from delegate.job import run_job
 from delegate.models import build_model
+from delegate.models.base import ChatRequest
 from delegate.models.cache import ResponseCache
 from delegate.strategies.prompting import render_messages
 from delegate.testing.scripted_server import Reply, ScriptedServer
@@ -134,9 +135,9 @@ async def slm_tokens_per_s(max_batch_size: int, max_new_tokens: int) -> tuple[fl
     def messages(question: str) -> list[dict]:
         return render_messages(slm_prompt, question)
 
-    await model.chat(messages("What is 1 plus 1?"))  # load the weights and warm up outside the timing
+    await model.chat(ChatRequest(messages("What is 1 plus 1?")))  # load the weights and warm up outside the timing
     started_s = time.perf_counter()
-    replies = await asyncio.gather(*(model.chat(messages(q)) for q in SUB_QUESTIONS))
+    replies = await asyncio.gather(*(model.chat(ChatRequest(messages(q))) for q in SUB_QUESTIONS))
     elapsed_s = time.perf_counter() - started_s
     await model.aclose()
     tokens = sum(r.completion_tokens for r in replies)

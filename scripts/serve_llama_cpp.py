@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from delegate.models.transformers_local import resolve_model_path
+from delegate.models.backends._local_weights import resolve_model_path
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

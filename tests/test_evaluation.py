@@ -11,7 +11,7 @@ from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError, RunStopped
 from delegate.evaluation import Evaluation
 from delegate.limits import MIN_FINISHED, LimitWatcher, RunLimits
-from delegate.models.base import ChatResponse
+from delegate.models.base import ChatRequest, ChatResponse
 from delegate.records import ModelPrices, SampleRecord
 from delegate.strategies import get_strategy
 from delegate.strategies.solo import SoloConfig
@@ -30,9 +30,9 @@ class StandIn:
         self.delay_s = delay_s
         self.calls = 0
 
-    async def chat(self, messages, tools=None, on_text=None, tool_choice="auto") -> ChatResponse:
+    async def chat(self, request: ChatRequest, on_text=None) -> ChatResponse:
         self.calls += 1
-        question = messages[-1]["content"]
+        question = request.messages[-1]["content"]
         await asyncio.sleep(0 if question.endswith("first") else self.delay_s)
         if question.startswith(FAIL):
             raise ModelCallError("llm", "InternalServerError", 500, "down")

@@ -9,10 +9,12 @@ def register_schemas() -> None:
     """Store every schema (models, data, tracking, and each strategy's) before Hydra composes."""
     from delegate.config.roles import role_groups
     from delegate.config.schema import register_base_schemas
+    from delegate.models.backends import register_backend_schemas
     from delegate.strategies import STRATEGIES
 
     STRATEGIES.discover()  # each strategy stores its own schema, and adds its model roles, when imported
     register_base_schemas(role_groups())
+    register_backend_schemas(role_groups())
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

@@ -1,6 +1,6 @@
-"""The one async interface every backend implements: messages (and tools) in, text, tool calls, usage and latency out."""
+"""The one async interface every backend implements: a ChatRequest in, text, tool calls, usage and latency out."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Protocol
 
 # Receives text as the model writes it (streaming), from the event loop's thread.
@@ -63,15 +63,67 @@ class ChatResponse:
 TOOL_CHOICE_AUTO, TOOL_CHOICE_REQUIRED, TOOL_CHOICE_NONE = "auto", "required", "none"
 
 
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How to generate, whatever the backend; None = not overridden (the model's setting, else the backend's default).
+
+    - max_tokens: the output bound, in tokens (a served model's `max_tokens`, an in-process one's `max_new_tokens`).
+    - temperature: 0 is greedy; above 0 samples. A served model's `temperature: null` leaves it to the server.
+    - top_p: nucleus sampling's probability mass (0 to 1), when sampling.
+    - seed: makes sampling reproducible (with ChatRequest.sample_index); a seeded call is cached per sample index.
+    - stop: texts that end the reply where they first appear (the reply stops before them).
+    - timeout_s: how long a served call may take, in seconds (in-process generation has no timeout).
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+    timeout_s: float | None = None
+
+    def overridden(self) -> dict[str, Any]:
+        """The settings that are set (not None), by name, in field order; `stop` as a list (JSON's shape)."""
+        return {
+            f.name: list(value) if isinstance(value, tuple) else value
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
+
+    def over(self, defaults: "GenerateConfig") -> "GenerateConfig":
+        """These settings where set, `defaults` elsewhere."""
+        return replace(defaults, **{name: value for name, value in vars(self).items() if value is not None})
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One model call: the conversation (OpenAI's message format), the tools offered (OpenAI's function format) and
+    `tool_choice` (`auto`, `required`, `none`, OpenAI's meaning; only matters when `tools` are given), how to generate
+    (overrides of the model's settings), and which of k samples of the same request this is (0 = the first)."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str = TOOL_CHOICE_AUTO
+    config: GenerateConfig = field(default_factory=GenerateConfig)
+    sample_index: int = 0
+
+
+class GenerationDefaults(Protocol):
+    """A model config (a backend's schema) that says how it generates when a request overrides nothing."""
+
+    def generate_defaults(self) -> GenerateConfig: ...
+
+
+def effective_config(model_cfg: GenerationDefaults, overrides: GenerateConfig) -> GenerateConfig:
+    """The settings a call runs with: the request's `overrides` merged over the model's defaults. The one place the
+    two meet, so that a new knob is a GenerateConfig field and a line in each backend that reads it."""
+    return overrides.over(model_cfg.generate_defaults())
+
+
 class ChatModel(Protocol):
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
-        """One completion; with `tools`, tool calls come back parsed; with `on_text`, text is streamed to it too.
-        `tool_choice` (`auto`, `required`, `none`, OpenAI's meaning) only matters when `tools` are given."""
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
+        """One completion of `request`; with tools, tool calls come back parsed; with `on_text`, text is streamed to
+        it too. Errors: a ConfigError for a setting the user must fix; any other failure as the backend raises it
+        (RedactedModel turns it into a ModelCallError)."""
 
     async def aclose(self) -> None: ...

@@ -1,4 +1,5 @@
-"""On-disk cache (SQLite) of deterministic model calls, keyed on everything that decides the reply except the API key."""
+"""On-disk cache (SQLite) of model calls that can be replayed exactly (greedy, or seeded samples, each sample by its
+index), keyed on everything that decides the reply except the API key."""
 
 import hashlib
 import json
@@ -8,7 +9,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, TextSink, ToolCall
+from delegate.models.base import (
+    TOOL_CHOICE_AUTO,
+    ChatModel,
+    ChatRequest,
+    ChatResponse,
+    GenerateConfig,
+    GenerationDefaults,
+    TextSink,
+    ToolCall,
+    effective_config,
+)
 
 # Settings that change how a call is made or billed, never what it returns: not part of the key.
 NOT_IN_KEY = {
@@ -23,24 +34,24 @@ def model_identity(cfg: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
 
 
-def is_deterministic(cfg: Any) -> bool:
-    """In-process decoding is greedy; an API call is deterministic only at temperature 0 (not when it is left to the
-    server's default, `temperature: null`)."""
-    return getattr(cfg, "temperature", 0.0) == 0.0
+def is_cacheable(settings: GenerateConfig) -> bool:
+    """Whether a call with these (effective) settings can be replayed: greedy (temperature 0; not a served model's
+    `temperature: null`, which leaves it to the server), or seeded, each sample by its index."""
+    return settings.temperature == 0.0 or settings.seed is not None
 
 
-def request_key(
-    identity: dict[str, Any],
-    messages: list[dict[str, Any]],
-    tools: list[dict[str, Any]] | None,
-    tool_choice: str = TOOL_CHOICE_AUTO,
-) -> str:
-    """SHA-256 (hex) of the request's JSON. `tool_choice` enters the key only when it can change the reply (tools
-    given) and is not `auto`, so keys made before the setting existed still match the calls they cached."""
-    request = {"model": identity, "messages": messages, "tools": tools}
-    if tools and tool_choice != TOOL_CHOICE_AUTO:
-        request["tool_choice"] = tool_choice
-    payload = json.dumps(request, sort_keys=True, ensure_ascii=False)
+def request_key(identity: dict[str, Any], request: ChatRequest) -> str:
+    """SHA-256 (hex) of the request's JSON. What a request did not always have enters the key only when it can
+    change the reply, so keys made before it existed still match the calls they cached: `tool_choice` when tools are
+    given and it is not `auto`, the generation overrides that are set, a sample index other than 0."""
+    key: dict[str, Any] = {"model": identity, "messages": request.messages, "tools": request.tools}
+    if request.tools and request.tool_choice != TOOL_CHOICE_AUTO:
+        key["tool_choice"] = request.tool_choice
+    if overrides := {name: value for name, value in request.config.overridden().items() if name not in NOT_IN_KEY}:
+        key["config"] = overrides
+    if request.sample_index:
+        key["sample_index"] = request.sample_index
+    payload = json.dumps(key, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -85,27 +96,26 @@ class ResponseCache:
 
 class CachedModel:
     """A backend behind the cache: a hit returns the stored reply, with the tokens and latency it cost when made.
-    Failed calls and empty replies (`is_empty`) are not stored."""
+    `cfg` is the model's typed config: its identity keys the calls, its defaults decide with each request's
+    overrides whether a call can be replayed (`is_cacheable`); calls that can't pass straight through. Failed calls
+    and empty replies (`is_empty`) are not stored."""
 
-    def __init__(self, model: ChatModel, cache: ResponseCache, identity: dict[str, Any]):
+    def __init__(self, model: ChatModel, cache: ResponseCache, cfg: GenerationDefaults):
         self._model = model
         self._cache = cache
-        self._identity = identity
+        self._cfg = cfg
+        self._identity = model_identity(cfg)
 
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
-        key = request_key(self._identity, messages, tools, tool_choice)
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
+        if not is_cacheable(effective_config(self._cfg, request.config)):
+            return await self._model.chat(request, on_text)
+        key = request_key(self._identity, request)
         stored = self._cache.get(key)
         if stored is not None and not is_empty(stored):
             if on_text is not None:
                 on_text(stored.text)
             return replace(stored, cache_hit=True)
-        response = await self._model.chat(messages, tools, on_text, tool_choice)
+        response = await self._model.chat(request, on_text)
         if not is_empty(response):
             self._cache.put(key, response)
         return response

@@ -3,7 +3,7 @@
 from collections import Counter
 from typing import Any
 
-from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, TextSink
+from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatRequest, ChatResponse, TextSink
 from delegate.records import RoleUsage
 from delegate.tracking.traces import span
 
@@ -18,18 +18,17 @@ class MeteredModel:
         self.usage = RoleUsage()
         self.events = Counter() if events is None else events
 
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
-        inputs = {"messages": messages, "tools": tools}
-        if tools and tool_choice != TOOL_CHOICE_AUTO:
-            inputs["tool_choice"] = tool_choice
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
+        # The trace's inputs: what the call was sent; what a request did not always carry, only when it is set.
+        inputs: dict[str, Any] = {"messages": request.messages, "tools": request.tools}
+        if request.tools and request.tool_choice != TOOL_CHOICE_AUTO:
+            inputs["tool_choice"] = request.tool_choice
+        if overrides := request.config.overridden():
+            inputs["config"] = overrides
+        if request.sample_index:
+            inputs["sample_index"] = request.sample_index
         with span(f"{self.role}.chat", "CHAT_MODEL", inputs=inputs) as live:
-            response = await self._model.chat(messages, tools, on_text, tool_choice)
+            response = await self._model.chat(request, on_text)
             self.usage.add(response)
             self.events.update(response.events)
             live.set_outputs(response.as_message())

@@ -1,10 +1,8 @@
 """The boundary every model call's text crosses: replies and failures leave a backend with their secrets removed."""
 
 from dataclasses import replace
-from typing import Any
-
 from delegate.errors import ConfigError, ModelCallError
-from delegate.models.base import TOOL_CHOICE_AUTO, ChatModel, ChatResponse, TextSink, ToolCall
+from delegate.models.base import ChatModel, ChatRequest, ChatResponse, TextSink, ToolCall
 from delegate.redaction import RedactingSink, redact
 
 
@@ -21,16 +19,10 @@ class RedactedModel:
         self._model = model
         self.role = role
 
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
         sink = RedactingSink(on_text) if on_text is not None else None
         try:
-            response = await self._model.chat(messages, tools, sink, tool_choice)
+            response = await self._model.chat(request, sink)
         except ConfigError as error:
             # Our own words, but they may quote a setting (a base_url with credentials).
             if redact(str(error)) == str(error):

@@ -11,7 +11,7 @@ from omegaconf import MISSING
 from delegate.config.schema import PromptConfig, StrategyConfig
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError
-from delegate.models.base import ToolCall
+from delegate.models.base import ChatRequest, ToolCall
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
 from delegate.records import Delegation, SampleRecord
@@ -160,7 +160,9 @@ class RouterAttempt:
                 self.observer.delegating(call.id, question)
                 messages = render_messages(self.cfg.slm_prompt, question)
                 try:
-                    slm_response = await self.slm.chat(messages, on_text=self.observer.slm_text_sink(call.id))
+                    slm_response = await self.slm.chat(
+                        ChatRequest(messages), on_text=self.observer.slm_text_sink(call.id)
+                    )
                 except ConfigError:
                     raise
                 except Exception as error:  # noqa: BLE001 - an SLM failure is reported to the LLM, not fatal
@@ -232,7 +234,7 @@ class RouterAttempt:
     ):
         # A copy: the conversation grows after this call, and the call's trace keeps what it was sent.
         response = await self.llm.chat(
-            list(messages), tools, on_text=self.observer.llm_text_sink(), tool_choice=ToolChoice(tool_choice).value
+            ChatRequest(list(messages), tools, ToolChoice(tool_choice).value), on_text=self.observer.llm_text_sink()
         )
         if response.finish_reason == "length":
             # Cut off at max_tokens: what follows is scored as written, so say so in the record.

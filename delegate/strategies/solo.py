@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from delegate.config.schema import PromptConfig, StrategyConfig
 from delegate.data.problem import Problem
+from delegate.models.base import ChatRequest
 from delegate.models.metered import MeteredModel
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
@@ -19,7 +20,7 @@ async def solve_alone(
     role: str, problem: Problem, models: dict[str, MeteredModel], cfg: SoloConfig, observer: Observer, attempt: Attempt
 ) -> None:
     attempt.transcript.extend(render_messages(cfg.prompt, problem.question))
-    response = await models[role].chat(list(attempt.transcript))
+    response = await models[role].chat(ChatRequest(list(attempt.transcript)))
     if response.finish_reason == "length":
         # Cut off at the token limit: scored as written, and said so in the record.
         attempt.events["truncated"] += 1

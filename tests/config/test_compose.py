@@ -6,15 +6,11 @@ from omegaconf import OmegaConf
 
 import delegate.config
 from delegate.config import CONFIG_DIR
-from delegate.config.schema import (
-    MODEL_SCHEMAS,
-    Config,
-    DataConfig,
-    OpenAIModelConfig,
-    TrackingConfig,
-    TransformersModelConfig,
-)
+from delegate.config.schema import Config, DataConfig, TrackingConfig
 from delegate.config.search_path import option_files
+from delegate.models.backends import BACKENDS
+from delegate.models.backends.openai_compatible import OpenAIModelConfig
+from delegate.models.backends.transformers_local import TransformersModelConfig
 from delegate.strategies import get_strategy
 from delegate.strategies.router import RouterConfig
 from delegate.strategies.solo import SoloConfig
@@ -85,7 +81,7 @@ def test_every_option_composes_to_its_schema(group, option):
     assert type(typed) is EXPECTED_TYPES[group, option]
     if group in ("llm", "slm"):
         # build_model refuses a file whose backend and schema disagree.
-        assert type(typed) is MODEL_SCHEMAS[typed.backend]
+        assert type(typed) is BACKENDS.get(typed.backend).schema
     if group == "strategy":
         assert typed.name == option
         assert get_strategy(typed.name).name == option

@@ -1,15 +1,18 @@
 """The response cache: SQLite round trip, what the key covers, and CachedModel in front of the scripted server."""
 
 import asyncio
+import hashlib
+import json
+from dataclasses import asdict
 
 import pytest
 from omegaconf import OmegaConf
 
-from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ModelCallError
 from delegate.models import build_model
-from delegate.models.base import ChatResponse, ToolCall
-from delegate.models.cache import CachedModel, ResponseCache, is_deterministic, model_identity, request_key
+from delegate.models.backends.openai_compatible import OpenAIModelConfig
+from delegate.models.base import ChatRequest, ChatResponse, GenerateConfig, ToolCall, effective_config
+from delegate.models.cache import NOT_IN_KEY, CachedModel, ResponseCache, is_cacheable, model_identity, request_key
 from delegate.models.metered import MeteredModel
 from delegate.records import ModelPrices, RoleUsage
 from delegate.testing.scripted_server import Reply
@@ -27,16 +30,21 @@ def cached_model(base_url: str, cache: ResponseCache, **overrides):
     return build_model(OmegaConf.structured(scripted_cfg(base_url, **overrides)), "llm", cache)
 
 
-def chat_in_turn(model, *calls):
-    """Each (messages, tools) call in order on one event loop; the model is closed afterwards."""
+def requests_in_turn(model, *requests: ChatRequest) -> list[ChatResponse]:
+    """Each request in order on one event loop; the model is closed afterwards."""
 
     async def go():
         try:
-            return [await model.chat(messages, tools) for messages, tools in calls]
+            return [await model.chat(request) for request in requests]
         finally:
             await model.aclose()
 
     return asyncio.run(go())
+
+
+def chat_in_turn(model, *calls):
+    """Each (messages, tools) call in order on one event loop; the model is closed afterwards."""
+    return requests_in_turn(model, *(ChatRequest(messages, tools) for messages, tools in calls))
 
 
 @pytest.fixture
@@ -102,7 +110,7 @@ def test_put_replaces_the_reply_under_a_key(cache):
 
 
 def key_of(messages=HELLO, tools=None, **cfg) -> str:
-    return request_key(model_identity(scripted_cfg("http://127.0.0.1:9/v1", **cfg)), messages, tools)
+    return request_key(model_identity(scripted_cfg("http://127.0.0.1:9/v1", **cfg)), ChatRequest(messages, tools))
 
 
 def test_the_same_request_has_the_same_key():
@@ -110,7 +118,7 @@ def test_the_same_request_has_the_same_key():
     assert key_of(tools=TOOLS) == key_of(tools=[dict(t) for t in TOOLS])
     # Key order in the identity does not matter.
     identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
-    assert request_key(dict(reversed(identity.items())), HELLO, None) == request_key(identity, HELLO, None)
+    assert request_key(dict(reversed(identity.items())), ChatRequest(HELLO)) == request_key(identity, ChatRequest(HELLO))
 
 
 @pytest.mark.parametrize(
@@ -129,7 +137,7 @@ def test_the_same_request_has_the_same_key():
 )
 def test_the_key_changes_with_what_decides_the_reply(changed):
     if "base_url" in changed:
-        other = request_key(model_identity(scripted_cfg(changed["base_url"])), HELLO, None)
+        other = request_key(model_identity(scripted_cfg(changed["base_url"])), ChatRequest(HELLO))
     else:
         other = key_of(**changed)
     assert other != key_of()
@@ -155,11 +163,73 @@ def test_the_key_ignores_how_a_call_is_made_or_billed(changed):
     assert key_of(**changed) == key_of()
 
 
-def test_only_temperature_zero_api_calls_are_deterministic():
-    assert is_deterministic(scripted_cfg("http://x/v1"))
-    assert not is_deterministic(scripted_cfg("http://x/v1", temperature=0.7))
-    # Left to the server's default (reasoning models): sampled, so never cached.
-    assert not is_deterministic(scripted_cfg("http://x/v1", temperature=None))
+def test_only_greedy_or_seeded_calls_are_cacheable():
+    def cacheable(overrides=GenerateConfig(), **cfg) -> bool:
+        return is_cacheable(effective_config(scripted_cfg("http://x/v1", **cfg), overrides))
+
+    assert cacheable()
+    assert not cacheable(temperature=0.7)
+    # Left to the server's default (reasoning models): sampled, so never cached, unless the call is seeded.
+    assert not cacheable(temperature=None)
+    assert cacheable(GenerateConfig(seed=3), temperature=None)
+    assert cacheable(GenerateConfig(temperature=0.9, seed=3))
+    assert not cacheable(GenerateConfig(temperature=0.9))
+    assert cacheable(GenerateConfig(temperature=0.0), temperature=0.7)
+
+
+def test_a_request_that_overrides_nothing_keeps_the_key_it_had_before_requests_carried_settings():
+    """Caches written before ChatRequest still hit: the key of a default request is the JSON it always was."""
+    cfg = scripted_cfg("http://127.0.0.1:9/v1")
+    identity = {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
+    for tools in (None, TOOLS):
+        before = json.dumps({"model": identity, "messages": HELLO, "tools": tools}, sort_keys=True, ensure_ascii=False)
+        assert request_key(model_identity(cfg), ChatRequest(HELLO, tools)) == hashlib.sha256(before.encode()).hexdigest()
+    # The same, written down: a key a cache file of an earlier version holds.
+    assert request_key(model_identity(cfg), ChatRequest(HELLO)) == DEFAULT_REQUEST_KEY
+
+
+# The key of ChatRequest(HELLO) on scripted_cfg("http://127.0.0.1:9/v1"), as the code before ChatRequest made it.
+DEFAULT_REQUEST_KEY = "7997b30ac67931de336449600ae92bcf302b1ce5e4f3580dcbb77a24371124d5"
+
+
+def test_the_key_holds_the_overrides_and_the_sample_index_that_are_set():
+    identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
+    plain = request_key(identity, ChatRequest(HELLO))
+    seeded = [request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=7), sample_index=i)) for i in range(3)]
+    assert len({plain, *seeded}) == 4
+    assert request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=7))) == seeded[0]
+    assert request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=8))) != seeded[0]
+    for changed in (GenerateConfig(max_tokens=5), GenerateConfig(top_p=0.9), GenerateConfig(stop=("\n",))):
+        assert request_key(identity, ChatRequest(HELLO, config=changed)) != plain
+    # How long a call may take never changes its reply.
+    assert request_key(identity, ChatRequest(HELLO, config=GenerateConfig(timeout_s=3.0))) == plain
+
+
+def test_seeded_samples_are_cached_and_replayed_per_sample_index(scripted_server, cache):
+    scripted_server.set_responder(lambda body: Reply(content=f"sample seeded {body['seed']}, call {len(scripted_server.requests)}"))
+
+    def samples(k: int) -> list[ChatResponse]:
+        requests = [ChatRequest(HELLO, config=GenerateConfig(seed=11), sample_index=i) for i in range(k)]
+        return requests_in_turn(cached_model(scripted_server.base_url, cache, temperature=0.8), *requests)
+
+    first = samples(2)
+    assert [r.text for r in first] == ["sample seeded 11, call 1", "sample seeded 11, call 2"]
+    assert not any(r.cache_hit for r in first)
+    again = samples(3)
+    # The two samples made are replayed, each under its own index; the third is new.
+    assert [r.text for r in again] == [first[0].text, first[1].text, "sample seeded 11, call 3"]
+    assert [r.cache_hit for r in again] == [True, True, False]
+    assert len(scripted_server.requests) == 3
+
+
+def test_an_unseeded_sampled_call_is_never_cached(scripted_server, cache):
+    scripted_server.set_responder(lambda body: Reply(content=f"call {len(scripted_server.requests)}"))
+    model = cached_model(scripted_server.base_url, cache, temperature=None)
+    sampled = ChatRequest(HELLO, config=GenerateConfig(temperature=0.8))
+    replies = requests_in_turn(model, ChatRequest(HELLO), ChatRequest(HELLO), sampled, sampled)
+    assert [r.text for r in replies] == ["call 1", "call 2", "call 3", "call 4"]
+    assert not any(r.cache_hit for r in replies)
+    assert len(scripted_server.requests) == 4
 
 
 def test_the_api_key_never_reaches_the_cache_file(tmp_path, scripted_server, monkeypatch):
@@ -238,7 +308,6 @@ def test_a_different_endpoint_or_generation_setting_misses(cache, scripted_serve
 def test_sampled_calls_are_not_cached(cache, scripted_server):
     scripted_server.push(Reply(content="one"), Reply(content="two"))
     model = cached_model(scripted_server.base_url, cache, temperature=0.7)
-    assert not isinstance(model, CachedModel)
     first, second = chat_in_turn(model, (HELLO, None), (HELLO, None))
     assert (first.text, second.text) == ("one", "two")
     assert len(scripted_server.requests) == 2
@@ -272,7 +341,7 @@ def test_an_empty_or_null_reply_is_not_cached_and_the_recovered_one_is(cache, sc
         assert error.kind == "MalformedResponse"
         first = None
     assert first is None or (first.text.strip(), first.cache_hit) == ("", False)
-    assert cache.get(request_key(model_identity(scripted_cfg(scripted_server.base_url, max_retries=0)), HELLO, None)) is None
+    assert cache.get(request_key(model_identity(scripted_cfg(scripted_server.base_url, max_retries=0)), ChatRequest(HELLO))) is None
     # The server recovered: the next run asks again and gets (and keeps) the real answer.
     second, third = chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None), (HELLO, None))
     assert (second.text, second.cache_hit, third.text, third.cache_hit) == ("\\boxed{42}", False, "\\boxed{42}", True)
@@ -281,11 +350,11 @@ def test_an_empty_or_null_reply_is_not_cached_and_the_recovered_one_is(cache, sc
 
 def test_an_empty_reply_stored_by_an_older_version_is_a_miss(cache, scripted_server):
     identity = model_identity(scripted_cfg(scripted_server.base_url))
-    cache.put(request_key(identity, HELLO, None), ChatResponse(text="", prompt_tokens=5, completion_tokens=0, latency_s=0.1))
+    cache.put(request_key(identity, ChatRequest(HELLO)), ChatResponse(text="", prompt_tokens=5, completion_tokens=0, latency_s=0.1))
     scripted_server.push(Reply(content="\\boxed{42}"))
     [response] = chat_in_turn(cached_model(scripted_server.base_url, cache), (HELLO, None))
     assert (response.text, response.cache_hit) == ("\\boxed{42}", False)
-    assert cache.get(request_key(identity, HELLO, None)).text == "\\boxed{42}"
+    assert cache.get(request_key(identity, ChatRequest(HELLO))).text == "\\boxed{42}"
 
 
 def test_a_reply_with_only_tool_calls_is_cached(cache, scripted_server):
@@ -303,7 +372,7 @@ def test_a_hit_streams_the_stored_text_to_the_sink(cache, scripted_server):
     async def go():
         try:
             for sink in pieces:
-                await model.chat(HELLO, None, sink.append)
+                await model.chat(ChatRequest(HELLO), sink.append)
         finally:
             await model.aclose()
 
@@ -340,8 +409,8 @@ def test_metered_model_over_the_cache_counts_the_hit(cache, scripted_server):
 
     async def go():
         try:
-            await metered.chat(HELLO)
-            await metered.chat(HELLO)
+            await metered.chat(ChatRequest(HELLO))
+            await metered.chat(ChatRequest(HELLO))
         finally:
             await metered._model.aclose()
 

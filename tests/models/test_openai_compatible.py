@@ -5,9 +5,9 @@ import asyncio
 import openai
 import pytest
 
-from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError
-from delegate.models.openai_compatible import OpenAICompatibleModel
+from delegate.models.backends.openai_compatible import OpenAICompatibleModel, OpenAIModelConfig
+from delegate.models.base import ChatRequest, GenerateConfig
 from delegate.testing.scripted_server import Reply
 
 
@@ -16,10 +16,10 @@ def make_model(base_url: str | None, **overrides) -> OpenAICompatibleModel:
     return OpenAICompatibleModel(cfg, role="llm")
 
 
-def chat(model, messages, tools=None):
+def chat(model, messages, tools=None, config: GenerateConfig = GenerateConfig()):
     async def call():
         try:
-            return await model.chat(messages, tools)
+            return await model.chat(ChatRequest(messages, tools, config=config))
         finally:
             await model.aclose()
 
@@ -45,6 +45,34 @@ def test_request_carries_model_settings_and_tools(scripted_server):
     assert request["temperature"] == 0.0
     assert request["tools"] == tools
     assert request["tool_choice"] == "auto"
+
+
+def test_top_p_seed_and_stop_are_sent_only_when_set(scripted_server):
+    scripted_server.push(Reply(content="a"), Reply(content="b"))
+    hi = [{"role": "user", "content": "hi"}]
+    chat(make_model(scripted_server.base_url), hi)
+    chat(make_model(scripted_server.base_url), hi, config=GenerateConfig(top_p=0.9, seed=42, stop=("\n\n", "END")))
+    plain, overridden = scripted_server.requests
+    assert not {"top_p", "seed", "stop"} & plain.keys()
+    assert (overridden["top_p"], overridden["seed"], overridden["stop"]) == (0.9, 42, ["\n\n", "END"])
+
+
+def test_a_call_overrides_the_model_settings_it_names_and_keeps_the_rest(scripted_server):
+    scripted_server.push(Reply(content="a"), Reply(content="b"))
+    model_settings = dict(max_tokens=77, temperature=0.0, max_tokens_param="max_completion_tokens")
+    hi = [{"role": "user", "content": "hi"}]
+    chat(make_model(scripted_server.base_url, **model_settings), hi, config=GenerateConfig(temperature=0.7))
+    chat(make_model(scripted_server.base_url, **model_settings), hi, config=GenerateConfig(max_tokens=5))
+    sampled, shorter = scripted_server.requests
+    assert (sampled["temperature"], sampled["max_completion_tokens"]) == (0.7, 77)
+    assert (shorter["temperature"], shorter["max_completion_tokens"]) == (0.0, 5)
+
+
+def test_a_call_s_timeout_overrides_the_model_s(scripted_server):
+    scripted_server.push(Reply(content="late", delay_s=1.0))
+    model = make_model(scripted_server.base_url, timeout_s=30.0, max_retries=0)
+    with pytest.raises(openai.APITimeoutError):
+        chat(model, [{"role": "user", "content": "hi"}], config=GenerateConfig(timeout_s=0.2))
 
 
 def test_tool_calls_are_parsed(scripted_server):
@@ -104,7 +132,7 @@ def test_requests_in_flight_are_capped_per_endpoint(scripted_server):
     async def six_at_once(model):
         started_s = asyncio.get_running_loop().time()
         try:
-            await asyncio.gather(*(model.chat([{"role": "user", "content": str(i)}]) for i in range(6)))
+            await asyncio.gather(*(model.chat(ChatRequest([{"role": "user", "content": str(i)}])) for i in range(6)))
         finally:
             await model.aclose()
         return asyncio.get_running_loop().time() - started_s

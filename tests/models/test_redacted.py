@@ -12,9 +12,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from delegate import redaction
-from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
+from delegate.models.backends.openai_compatible import OpenAIModelConfig
+from delegate.models.base import ChatRequest
 from delegate.models.cache import ResponseCache
 from delegate.models.redacted import RedactedModel
 from delegate.testing.scripted_server import Reply
@@ -47,7 +48,7 @@ def model_for(base_url: str, cache: ResponseCache | None = None, **overrides):
 def call(model, messages=HELLO, tools=None, on_text=None):
     async def go():
         try:
-            return await model.chat(messages, tools, on_text)
+            return await model.chat(ChatRequest(messages, tools), on_text)
         finally:
             await model.aclose()
 
@@ -181,7 +182,7 @@ def test_cancellation_passes_through_untouched(scripted_server):
     model = model_for(scripted_server.base_url)
 
     async def cancelled_mid_call():
-        task = asyncio.create_task(model.chat(HELLO))
+        task = asyncio.create_task(model.chat(ChatRequest(HELLO)))
         await asyncio.sleep(0.2)
         task.cancel()
         try:

@@ -11,9 +11,9 @@ import time
 import openai
 import pytest
 
-from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError, EndpointFailing
-from delegate.models.openai_compatible import MalformedResponse, OpenAICompatibleModel
+from delegate.models.backends.openai_compatible import MalformedResponse, OpenAICompatibleModel, OpenAIModelConfig
+from delegate.models.base import ChatRequest
 from delegate.models.retry import BREAKER_THRESHOLD, JITTER_SHARE
 from delegate.testing.scripted_server import Reply, ScriptedServer
 
@@ -37,7 +37,7 @@ def chat(model: OpenAICompatibleModel, times: int = 1) -> list:
         try:
             for _ in range(times):
                 try:
-                    outcomes.append(await model.chat(HELLO))
+                    outcomes.append(await model.chat(ChatRequest(HELLO)))
                 except Exception as error:  # noqa: BLE001 - the test looks at what each call raised
                     outcomes.append(error)
         finally:
@@ -105,7 +105,7 @@ def test_a_stream_that_passed_text_on_is_not_asked_again(scripted_server):
 
     async def go():
         try:
-            return await model.chat(HELLO, on_text=sink.append)
+            return await model.chat(ChatRequest(HELLO), on_text=sink.append)
         finally:
             await model.aclose()
 
@@ -169,7 +169,7 @@ def test_jitter_spreads_the_retries_of_calls_that_failed_together(scripted_serve
 
     async def together():
         try:
-            return await asyncio.gather(*(model.chat(HELLO) for _ in range(calls)))
+            return await asyncio.gather(*(model.chat(ChatRequest(HELLO)) for _ in range(calls)))
         finally:
             await model.aclose()
 
@@ -197,14 +197,14 @@ def test_an_overloaded_endpoint_holds_the_calls_of_every_model_using_it():
 
         async def scenario():
             try:
-                first = asyncio.create_task(llm.chat(HELLO))
+                first = asyncio.create_task(llm.chat(ChatRequest(HELLO)))
                 while not shared.requests:
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0.1)  # llm has its 429 by now
                 started_s = time.monotonic()
-                await elsewhere.chat(HELLO)
+                await elsewhere.chat(ChatRequest(HELLO))
                 elsewhere_s = time.monotonic() - started_s
-                await slm.chat(HELLO)
+                await slm.chat(ChatRequest(HELLO))
                 await first
                 return elsewhere_s
             finally:
@@ -268,10 +268,10 @@ def test_the_breaker_is_per_model_and_shared_by_roles(scripted_server):
         try:
             for model in (llm, slm, llm):
                 with pytest.raises((openai.NotFoundError, EndpointFailing)):
-                    await model.chat(HELLO)
+                    await model.chat(ChatRequest(HELLO))
             with pytest.raises(EndpointFailing, match=r"^slm.model=gone is not served"):
-                await slm.chat(HELLO)
-            return await other.chat(HELLO)
+                await slm.chat(ChatRequest(HELLO))
+            return await other.chat(ChatRequest(HELLO))
         finally:
             for model in (llm, slm, other):
                 await model.aclose()

@@ -1,5 +1,5 @@
 """What real servers send, through the real `openai` client and the scripted server over loopback: each kind of
-malformed or missing field is normalised once, at the backend (`delegate.models.openai_compatible.read_reply`)."""
+malformed or missing field is normalised once, at the backend (`delegate.models.backends.openai_compatible.read_reply`)."""
 
 import asyncio
 import json
@@ -7,12 +7,11 @@ import json
 import pytest
 
 from delegate.config import compose_config
-from delegate.config.schema import OpenAIModelConfig
 from delegate.errors import ConfigError
-from delegate.models.base import TOOL_CALL_ID_REPLACED, TOOL_CALL_IN_CONTENT, USAGE_MISSING
-from delegate.models.cache import CachedModel, ResponseCache, model_identity
+from delegate.models.base import TOOL_CALL_ID_REPLACED, TOOL_CALL_IN_CONTENT, USAGE_MISSING, ChatRequest
+from delegate.models.cache import CachedModel, ResponseCache
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
-from delegate.models.openai_compatible import MalformedResponse, OpenAICompatibleModel
+from delegate.models.backends.openai_compatible import MalformedResponse, OpenAICompatibleModel, OpenAIModelConfig
 from delegate.records import ModelPrices, RoleUsage
 from delegate.testing.scripted_server import Reply
 
@@ -34,7 +33,7 @@ def chat(model, messages=HELLO, tools=TOOLS, streamed: bool = False):
 
     async def call():
         try:
-            return await model.chat(messages, tools, sink.append if streamed else None)
+            return await model.chat(ChatRequest(messages, tools), sink.append if streamed else None)
         finally:
             await model.aclose()
 
@@ -443,11 +442,11 @@ def test_a_replay_of_a_reply_without_usage_still_has_usage_missing(scripted_serv
     scripted_server.push(Reply(content="\\boxed{48}", usage="omit"))
     cache = ResponseCache(tmp_path / "responses.sqlite")
     cfg = OpenAIModelConfig(name="s", model="s", base_url=scripted_server.base_url, api_key_env=None)
-    model = CachedModel(OpenAICompatibleModel(cfg, "llm"), cache, model_identity(cfg))
+    model = CachedModel(OpenAICompatibleModel(cfg, "llm"), cache, cfg)
 
     async def twice():
         try:
-            return [await model.chat(HELLO), await model.chat(HELLO)]
+            return [await model.chat(ChatRequest(HELLO)), await model.chat(ChatRequest(HELLO))]
         finally:
             await model.aclose()
 

@@ -7,11 +7,18 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from delegate.config.schema import OpenAIModelConfig, TransformersModelConfig
 from delegate.models import build_model
 from delegate.models.cache import ResponseCache, model_identity, request_key
+from delegate.models.backends.openai_compatible import OpenAIModelConfig
+from delegate.models.backends.transformers_local import (
+    TransformersModel,
+    TransformersModelConfig,
+    forced_call_text,
+    load_model,
+    tool_call_opening,
+)
+from delegate.models.base import ChatRequest
 from delegate.models.hermes import inline_tools, parse_tool_calls
-from delegate.models.transformers_local import TransformersModel, forced_call_text, load_model, tool_call_opening
 from delegate.testing.scripted_server import Reply
 
 HELLO = [{"role": "user", "content": "A baker fills 8 boxes with 6 muffins each. How many muffins?"}]
@@ -36,7 +43,7 @@ def chat_in_turn(model, *calls):
 
     async def go():
         try:
-            return [await model.chat(messages, tools, None, choice) for messages, tools, choice in calls]
+            return [await model.chat(ChatRequest(messages, tools, choice)) for messages, tools, choice in calls]
         finally:
             await model.aclose()
 
@@ -59,7 +66,8 @@ def test_tool_choice_is_sent_as_given_with_tools_and_never_without(scripted_serv
 
 def key_of(tools=None, tool_choice=None) -> str:
     identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
-    return request_key(identity, HELLO, tools) if tool_choice is None else request_key(identity, HELLO, tools, tool_choice)
+    request = ChatRequest(HELLO, tools) if tool_choice is None else ChatRequest(HELLO, tools, tool_choice)
+    return request_key(identity, request)
 
 
 def test_the_cache_key_differs_by_tool_choice_when_tools_are_offered():
@@ -119,8 +127,8 @@ def test_smollm2_required_writes_a_call_counting_the_opening_as_prompt_and_only_
     pieces: list[str] = []
 
     async def go():
-        required = await model.chat(HELLO, ASK, pieces.append, "required")
-        return required, await model.chat(HELLO, ASK, None, "auto")
+        required = await model.chat(ChatRequest(HELLO, ASK, "required"), pieces.append)
+        return required, await model.chat(ChatRequest(HELLO, ASK, "auto"))
 
     required, auto = asyncio.run(go())
 

