@@ -1,6 +1,7 @@
 """The boundary every model call's text crosses: replies and failures leave a backend with their secrets removed."""
 
 from dataclasses import replace
+
 from delegate.errors import ConfigError, ModelCallError
 from delegate.models.base import ChatModel, ChatRequest, ChatResponse, TextSink, ToolCall
 from delegate.redaction import RedactingSink, redact

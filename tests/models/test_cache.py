@@ -164,8 +164,8 @@ def test_the_key_ignores_how_a_call_is_made_or_billed(changed):
 
 
 def test_only_greedy_or_seeded_calls_are_cacheable():
-    def cacheable(overrides=GenerateConfig(), **cfg) -> bool:
-        return is_cacheable(effective_config(scripted_cfg("http://x/v1", **cfg), overrides))
+    def cacheable(overrides: GenerateConfig | None = None, **cfg) -> bool:
+        return is_cacheable(effective_config(scripted_cfg("http://x/v1", **cfg), overrides or GenerateConfig()))
 
     assert cacheable()
     assert not cacheable(temperature=0.7)

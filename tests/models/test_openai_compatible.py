@@ -16,10 +16,10 @@ def make_model(base_url: str | None, **overrides) -> OpenAICompatibleModel:
     return OpenAICompatibleModel(cfg, role="llm")
 
 
-def chat(model, messages, tools=None, config: GenerateConfig = GenerateConfig()):
+def chat(model, messages, tools=None, config: GenerateConfig | None = None):
     async def call():
         try:
-            return await model.chat(ChatRequest(messages, tools, config=config))
+            return await model.chat(ChatRequest(messages, tools, config=config or GenerateConfig()))
         finally:
             await model.aclose()
 

@@ -8,10 +8,10 @@ import pytest
 
 from delegate.config import compose_config
 from delegate.errors import ConfigError
+from delegate.models.backends.openai_compatible import MalformedResponse, OpenAICompatibleModel, OpenAIModelConfig
 from delegate.models.base import TOOL_CALL_ID_REPLACED, TOOL_CALL_IN_CONTENT, USAGE_MISSING, ChatRequest
 from delegate.models.cache import CachedModel, ResponseCache
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
-from delegate.models.backends.openai_compatible import MalformedResponse, OpenAICompatibleModel, OpenAIModelConfig
 from delegate.records import ModelPrices, RoleUsage
 from delegate.testing.scripted_server import Reply
 

@@ -8,7 +8,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from delegate.models import build_model
-from delegate.models.cache import ResponseCache, model_identity, request_key
 from delegate.models.backends.openai_compatible import OpenAIModelConfig
 from delegate.models.backends.transformers_local import (
     TransformersModel,
@@ -18,6 +17,7 @@ from delegate.models.backends.transformers_local import (
     tool_call_opening,
 )
 from delegate.models.base import ChatRequest
+from delegate.models.cache import ResponseCache, model_identity, request_key
 from delegate.models.hermes import inline_tools, parse_tool_calls
 from delegate.testing.scripted_server import Reply
 
