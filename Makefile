@@ -35,9 +35,10 @@ run: setup
 test: setup-test
 	$(OFFLINE) $(PY) -m pytest $(ARGS)
 
-# Lint (rules in pyproject.toml's [tool.ruff]); CI runs it before the tests.
+# Lint (rules in pyproject.toml's [tool.ruff]) and the import layers ([tool.importlinter]); CI runs it before the tests.
 lint: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Speed figures (JSON) measured on this machine: see scripts/benchmark.py.
 bench: setup-test

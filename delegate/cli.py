@@ -16,7 +16,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from delegate.config import CONFIG_DIR, register_schemas
+from delegate.compose import register_schemas
+from delegate.config import CONFIG_DIR
 from delegate.config.search_path import is_group, option_files, primary_config
 from delegate.redaction import install_log_redaction
 
@@ -359,7 +360,7 @@ def job_configs(overrides: list[str], sweep: bool) -> list[DictConfig]:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from delegate.config import compose_config
+    from delegate.compose import compose_config
 
     if not sweep:
         return [compose_config(overrides)]

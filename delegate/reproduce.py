@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from delegate.cli import config_error_line
-from delegate.config import register_schemas, typed_config
+from delegate.compose import register_schemas, typed_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.job import STOP_REASON_TAG, run_job

@@ -7,7 +7,7 @@ from hydra.errors import HydraException
 
 from delegate.check import run_checks
 from delegate.cli import config_error_line, quiet_libraries
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.errors import ConfigError
 
 USAGE = """\

@@ -9,7 +9,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from delegate.cli import config_error_line, default_options, help_text, quiet_libraries, wants_help
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.data import Split
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError, ModelCallError

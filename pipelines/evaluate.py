@@ -10,7 +10,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from delegate.cli import config_errors_as_one_line, help_text, job_configs, quiet_libraries, wants_help
-from delegate.config import CONFIG_DIR, register_schemas, typed_config
+from delegate.compose import register_schemas, typed_config
+from delegate.config import CONFIG_DIR
 from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.job import run_job
 from delegate.preflight import check_settings

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.evaluation import Evaluation
 from delegate.job import run_job
 from delegate.models import build_model

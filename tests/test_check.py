@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from delegate.check import CheckResult, _sqlite_probe_write, check_model, check_setting, check_store
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.preflight import role_checks, setting_checks
 from delegate.testing.scripted_server import Reply
 

@@ -8,7 +8,7 @@ import huggingface_hub.constants
 import pytest
 import torch
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.errors import ConfigError
 from delegate.preflight import check_settings
 

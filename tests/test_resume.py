@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.config.schema import TrackingConfig
 from delegate.errors import ConfigError
 from delegate.records import IncompatibleRecords, SampleRecord, SampleWriter, parse_record

@@ -4,7 +4,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-import delegate.config
+import delegate.compose
 from delegate.config import CONFIG_DIR
 from delegate.config.schema import Config, DataConfig, TrackingConfig
 from delegate.config.search_path import option_files
@@ -54,7 +54,7 @@ def group_options() -> list[tuple[str, str]]:
 
 
 def compose_config(*overrides: str):
-    return delegate.config.compose_config(list(overrides))
+    return delegate.compose.compose_config(list(overrides))
 
 
 def composition_error(*overrides: str) -> ConfigCompositionException:

@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from delegate.cli import group_options
-from delegate.config import CONFIG_DIR, compose_config
+from delegate.compose import compose_config
+from delegate.config import CONFIG_DIR
 from delegate.config.search_path import PROVIDER, USER_CONFIG_DIR_ENV, user_config_dirs
 from tests.support.cli import DELEGATE_EVAL
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.errors import ConfigError
 from delegate.models.backends.openai_compatible import MalformedResponse, OpenAICompatibleModel, OpenAIModelConfig
 from delegate.models.base import TOOL_CALL_ID_REPLACED, TOOL_CALL_IN_CONTENT, USAGE_MISSING, ChatRequest

@@ -105,7 +105,7 @@ def test_an_unreadable_dataset_fails_with_the_fix(clean_env, capsys, scripted_se
 
 
 def test_an_existing_store_is_checked_without_leaving_a_run(clean_env, capsys, scripted_server):
-    from delegate.config import compose_config
+    from delegate.compose import compose_config
     from delegate.tracking.mlflow_run import connect_store
 
     scripted_server.default = Reply(content="OK", completion_tokens=1)

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from delegate.cli import job_configs, quiet_libraries
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.testing.scripted_server import Reply
 from pipelines.evaluate import main
 from tests.support.cli import DELEGATE_EVAL

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.errors import ConfigError, RunFailed, RunStopped

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job

@@ -11,7 +11,7 @@ import yaml
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config, typed_config
+from delegate.compose import compose_config, typed_config
 from delegate.config.schema import Config, DataConfig
 from delegate.data import load_problems
 from delegate.reproduce import REPRODUCES_TAG, MetricComparison, saved_config_arguments, verdict

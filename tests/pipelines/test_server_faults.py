@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.errors import EndpointFailing
 from delegate.job import run_job
 from delegate.records import read_records

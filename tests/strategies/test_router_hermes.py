@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
 from delegate.strategies.router import ToolConfig, read_question
 from delegate.testing.scripted_server import Reply

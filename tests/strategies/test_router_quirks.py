@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.errors import ConfigError
 from delegate.job import run_job
 from delegate.records import read_records

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.strategies.router import ToolChoice
 from delegate.testing.scripted_server import Reply
 from tests.support.router import solve, solve_composed

@@ -4,7 +4,7 @@ import asyncio
 
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.data import Split
 from delegate.data.problem import Problem
 from delegate.evaluation import Evaluation

@@ -6,7 +6,7 @@ from typing import Iterator
 import pytest
 from mlflow import MlflowClient
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.job import run_job
 from delegate.testing.scripted_server import Reply
 from tests.support.cli import logged_records

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from mlflow.tracing.client import TracingClient
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
 from delegate.job import run_job

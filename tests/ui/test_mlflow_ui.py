@@ -20,7 +20,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.config.schema import DataConfig, TrackingConfig
 from delegate.data import load_problems
 from delegate.job import run_job
