@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from delegate.config import compose_config
 from delegate.data import read_split
+from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import logged_records, mlflow_runs, run_eval
-from tests.support.scripted_server import Reply, ScriptedServer
 
 # The folder `shared/data` beside the checkout.
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared/data"
