@@ -78,11 +78,13 @@ def _local_file(cfg: DataConfig) -> Path | None:
 
 def source_description(cfg: DataConfig) -> str:
     """Where the split is read from, for a line a person reads: the file, the built-in file, or the Hub split."""
-    if cfg.path is None and cfg.file is not None:
-        return str(_local_file(cfg))
-    if cfg.path is None and cfg.builtin is not None:
+    if cfg.path is not None:
+        return cfg.path
+    if cfg.file is not None:
+        return str(data_dir() / cfg.file)
+    if cfg.builtin is not None:
         return f"built-in {cfg.builtin}"
-    return cfg.path or f"{cfg.hub_path} ({cfg.hub_name}, {cfg.split}) from the Hub"
+    return f"{cfg.hub_path} ({cfg.hub_name}, {cfg.split}) from the Hub"
 
 
 def _file_rows(path: Path, setting: str) -> list[_Row]:
@@ -190,7 +192,7 @@ def _question(cfg: DataConfig, row: _Row) -> str:
     return fill(cfg.question_template, **row.fields)
 
 
-def gold_setting(cfg: DataConfig) -> tuple[str, str]:
+def _gold_setting(cfg: DataConfig) -> tuple[str, str]:
     """(setting, field) of the gold answer: `data.gold_field` when set, else `data.answer_field` (its older name)."""
     if cfg.gold_field is not None:
         return "data.gold_field", cfg.gold_field
@@ -224,7 +226,7 @@ def read_split(cfg: DataConfig) -> Split:
     setting = _source_setting(cfg)
     rows = _read_rows(cfg, setting)
     _check_question_fields(cfg, rows, setting)
-    gold_name, gold_field = gold_setting(cfg)
+    gold_name, gold_field = _gold_setting(cfg)
     _check_field(rows, gold_field, setting, f"set {gold_name} to the field that holds the answer")
     answers = [str(row.fields[gold_field]) for row in rows]
     if cfg.gold_marker is not None and not any(cfg.gold_marker in answer for answer in answers):
