@@ -8,7 +8,7 @@ Modelled on Inspect AI's `Task(dataset, solver, scorer)` with `model_roles`.
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,7 +22,7 @@ from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
 from delegate.models.metered import MeteredModel
 from delegate.records import ModelPrices, RoleUsage, SampleRecord, method_label
-from delegate.scoring import score
+from delegate.scoring import score_with
 from delegate.strategies import get_strategy
 from delegate.strategies.observer import NO_OBSERVER, Observer
 from delegate.strategies.registry import Attempt, Strategy, describe_failure
@@ -109,7 +109,8 @@ class Evaluation:
             degraded = bool(attempt.failures) and error is None
             latency_s = time.perf_counter() - started_s
             usage = {role: metered[role].usage if role in metered else RoleUsage() for role in self.roles}
-            result = score(attempt.response, problem.gold)
+            scores = score_with(problem.scorers, attempt.response, problem.gold)
+            result = scores[problem.scorer]
             live.set_outputs({"response": attempt.response, "extracted": result.extracted, "correct": result.correct})
             live.set_attributes(
                 {"strategy": self.strategy.name, "tool_calls": attempt.tool_calls, "error": error or "", "degraded": degraded}
@@ -137,6 +138,7 @@ class Evaluation:
             transcript=attempt.transcript,
             degraded=degraded,
             failures=attempt.failures,
+            scores={name: replace(verdict, correct=verdict.correct and error is None) for name, verdict in scores.items()},
         )
 
     async def run(

@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 from delegate.config.bounds import Bound, check_bounds
 from delegate.config.schema import Config
 from delegate.data import draw_sample, read_split
-from delegate.data.loader import skipped_warning
+from delegate.data.loader import skipped_warning, source_description
 from delegate.errors import ConfigError
 from delegate.models.backends import backend_class
 from delegate.resume import check_resume
@@ -185,7 +185,7 @@ def check_data(cfg: DictConfig) -> str:
     data = OmegaConf.to_object(cfg.data)
     split = read_split(data)
     drawn = draw_sample(split, cfg.samples, cfg.seed, data)
-    source = data.path or (f"built-in {data.builtin}" if data.builtin else f"{data.hub_path} ({data.hub_name}, {data.split}) from the Hub")
+    source = source_description(data)
     which = "every problem" if cfg.samples is None else f"samples={cfg.samples} drawn with seed={cfg.seed}"
     skipped = skipped_warning(split, data)
     return f"{data.name} from {source}: {len(drawn.problems)} problems ({which})" + (f"; {skipped}" if skipped else "")

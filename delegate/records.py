@@ -3,8 +3,9 @@
 The runner writes records; metrics, resume, the sweep summary, the report and reproduce read them only through
 `parse_record` / `read_records`, so a field is named once, here.
 
-Record version 2 grew `degraded` and `failures` without a new version: both have defaults, so a line written before
-them reads as a problem no model failure touched (not degraded, no failures).
+Record version 2 grew `degraded`, `failures` and `scores` without a new version: all have defaults, so a line written
+before them reads as a problem no model failure touched (not degraded, no failures), scored by the numeric scorer
+alone (`all_scores`).
 """
 
 import json
@@ -16,12 +17,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from delegate.errors import ConfigError
 from delegate.run_folder import SAMPLES_FILE
+from delegate.scoring.base import Score
 
 # Bumped whenever a field is renamed, removed or changes meaning; a reader refuses any other version. A field added
 # with a default keeps the version (older lines read with the default).
 RECORD_VERSION = 2
 # The roles every record of version 2 accounts for; records written since hold the roles of their run's config.
 LEGACY_ROLES = ("llm", "slm")
+# The scorer that judged every record written before records kept `scores`.
+LEGACY_SCORER = "numeric"
 
 
 class IncompatibleRecords(ConfigError):
@@ -173,10 +177,11 @@ class SampleRecord:
     strategy: str
     # The final text that was scored.
     response: str
+    # The primary scorer's verdict (the dataset's `data.scorer`): the answer it extracted, the rule that found it
+    # (boxed, answer_is, hashes, last_number, none), and whether it is right and the attempt was not ended by a
+    # failed model call (`error`); a degraded problem can be right.
     extracted: str | None
-    # Which rule of `delegate.scoring.extract_answer` found it: boxed, answer_is, hashes, last_number, none.
     extraction_rule: str
-    # Right, and the attempt was not ended by a failed model call (`error`); a degraded problem can be right.
     correct: bool
     # End-to-end wall time of this problem in this run, seconds.
     latency_s: float
@@ -201,6 +206,17 @@ class SampleRecord:
     # they failed: "<role>: <kind> (HTTP <status>): <detail>", e.g. "slm: RateLimitError (HTTP 429): slow down".
     # Kept when the attempt then ended in `error` as well.
     failures: list[str] = field(default_factory=list)
+    # Every scorer's verdict by name, the primary scorer's first (its entry repeats `extracted`, `extraction_rule`
+    # and `correct`), with `correct` false when the attempt errored, as above. Empty in records written before it:
+    # read them through `all_scores`.
+    scores: dict[str, Score] = field(default_factory=dict)
+
+    @property
+    def all_scores(self) -> dict[str, Score]:
+        """`scores`, or for a record written before it, the numeric scorer's verdict made of the primary fields."""
+        if self.scores:
+            return self.scores
+        return {LEGACY_SCORER: Score(extracted=self.extracted, rule=self.extraction_rule, correct=self.correct)}
 
     @property
     def clean(self) -> bool:

@@ -11,6 +11,7 @@ from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
+from delegate.config.schema import DataConfig
 from delegate.errors import ConfigError
 from delegate.records import SampleRecord, parse_record, record_lines
 from delegate.run_folder import (
@@ -97,7 +98,11 @@ def read_finished_records(samples_path: Path, redo_degraded: bool = True) -> lis
 
 
 def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
-    before = flatten(OmegaConf.to_container(OmegaConf.load(previous_config), resolve=True))
+    saved = OmegaConf.load(previous_config)
+    if "data" in saved:
+        # Data settings added since the run was saved (data.scorer, ...) read as their defaults: what that run did.
+        saved.data = OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(DataConfig)), saved.data)
+    before = flatten(OmegaConf.to_container(saved, resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     return sorted(
         key

@@ -13,6 +13,7 @@ from delegate.evaluation import Evaluation
 from delegate.limits import MIN_FINISHED, LimitWatcher, RunLimits
 from delegate.models.base import ChatRequest, ChatResponse
 from delegate.records import ModelPrices, SampleRecord
+from delegate.scoring import Score
 from delegate.strategies import get_strategy
 from delegate.strategies.solo import SoloConfig
 from tests.support.records import make_record
@@ -139,3 +140,15 @@ def test_a_budget_reached_by_the_last_problem_stops_nothing():
 def test_limits_out_of_range_name_the_setting(limits, message):
     with pytest.raises(ConfigError, match=message):
         RunLimits(**limits)
+
+
+def test_each_of_the_problems_scorers_judges_it_and_an_errored_attempt_is_wrong_for_all():
+    # The stand-in answers \boxed{1}: right for the numeric scorer against "1.0", wrong for the exact one.
+    todo = [Problem(id=0, question="ok", gold="1.0", scorers=("numeric", "exact")),
+            Problem(id=1, question=FAIL, gold="1.0", scorers=("numeric", "exact"))]
+    records, _ = run(todo, None)
+    answered, errored = sorted(records, key=lambda record: record.id)
+    assert answered.scores == {"numeric": Score("1", "boxed", True), "exact": Score("1", "boxed", False)}
+    assert (answered.extracted, answered.extraction_rule, answered.correct) == ("1", "boxed", True)
+    assert errored.error is not None and not errored.correct
+    assert [score.correct for score in errored.scores.values()] == [False, False]

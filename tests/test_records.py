@@ -6,6 +6,7 @@ import pytest
 
 from delegate.errors import ConfigError
 from delegate.records import RECORD_VERSION, Delegation, IncompatibleRecords, RoleUsage, SampleWriter, read_records
+from delegate.scoring import Score
 from tests.support.records import make_record
 
 RECORD = make_record(
@@ -85,3 +86,23 @@ def test_a_line_written_before_degraded_existed_reads_as_not_degraded(tmp_path):
     (tmp_path / "samples.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
     [record] = read_records(tmp_path / "samples.jsonl")
     assert (record.degraded, record.failures, record.record_version) == (False, [], RECORD_VERSION)
+
+
+def test_every_scorers_verdict_survives_the_round_trip_primary_first(tmp_path):
+    scores = {"symbolic": Score(r"\frac{14}{3}", "boxed", True), "exact": Score(r"\frac{14}{3}", "boxed", False)}
+    record = make_record(5, extracted=r"\frac{14}{3}", scores=scores)
+    writer = SampleWriter(tmp_path / "samples.jsonl")
+    writer.write(record)
+    writer.close()
+    [read] = read_records(tmp_path / "samples.jsonl")
+    assert read == record and list(read.scores) == ["symbolic", "exact"]
+    assert read.all_scores == scores
+
+
+def test_a_line_written_before_scores_existed_reads_as_scored_by_the_numeric_scorer(tmp_path):
+    data = json.loads(make_record(2, extracted="7", extraction_rule="answer_is", correct=False).to_json())
+    del data["scores"]
+    (tmp_path / "samples.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
+    [old] = read_records(tmp_path / "samples.jsonl")
+    assert old.record_version == RECORD_VERSION and old.scores == {}
+    assert old.all_scores == {"numeric": Score("7", "answer_is", False)}

@@ -119,6 +119,18 @@ def test_a_router_config_saved_by_hydra_equals_itself(tmp_path):
     assert _config_differences(tmp_path / "config.yaml", cfg) == []
 
 
+def test_a_run_saved_before_the_data_settings_it_lacks_resumes_with_their_defaults(tmp_path):
+    """A run saved before data.scorer, data.file, ... existed compares equal on them at their defaults, and a
+    changed one is still named."""
+    cfg = compose_config(["data=sample"])
+    saved = OmegaConf.to_container(cfg)
+    for key in ("file", "question_template", "gold_field", "scorer", "scorers"):
+        del saved["data"][key]
+    OmegaConf.save(OmegaConf.create(saved), tmp_path / "config.yaml")
+    assert _config_differences(tmp_path / "config.yaml", cfg) == []
+    assert _config_differences(tmp_path / "config.yaml", compose_config(["data=sample", "data.scorer=exact"])) == ["data.scorer"]
+
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):

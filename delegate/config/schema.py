@@ -12,18 +12,29 @@ from delegate.config.bounds import Bound, bounded
 @dataclass
 class DataConfig:
     name: str = MISSING
-    # Hub dataset (used when neither `path` nor `builtin` is set).
+    # Hub dataset (used when none of `path`, `file` and `builtin` is set).
     hub_path: Optional[str] = None
     hub_name: Optional[str] = None
     split: str = "test"
-    # A local JSON-lines file with the same fields; wins over the Hub.
+    # A local JSON-lines file with the same fields; wins over everything else.
     path: Optional[str] = None
+    # A JSON-lines file in the data folder, e.g. "svamp/test.jsonl": $DELEGATE_DATA_DIR, else ./data.
+    file: Optional[str] = None
     # A file shipped in delegate/data/builtin/, e.g. "sample.jsonl".
     builtin: Optional[str] = None
     question_field: str = "question"
+    # The question made of several fields, e.g. "{Body} {Question}"; null = `question_field` alone.
+    question_template: Optional[str] = None
     answer_field: str = "answer"
-    # The gold answer is what follows this marker in the answer field; null = the whole field.
+    # The field holding the gold answer; null = `answer_field` (its older name).
+    gold_field: Optional[str] = None
+    # The gold answer is what follows this marker in the gold field; null = the whole field.
     gold_marker: Optional[str] = "####"
+    # The scorer (delegate.scoring: numeric, symbolic, exact) that reads the gold and judges each answer; a row
+    # whose gold it cannot use is skipped and counted (n_skipped).
+    scorer: str = "numeric"
+    # More scorers whose verdicts each record also keeps (`SampleRecord.scores`), e.g. [exact].
+    scorers: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,37 +1,12 @@
-"""Score a model reply against a GSM8K gold answer, recording how the answer was found."""
+"""Scorers: each reads a dataset's gold answers, finds the answer in a reply and says how (the rule), and judges it.
 
-from dataclasses import dataclass
+A dataset's config names its scorer (`data.scorer: numeric`, `symbolic` or `exact`) and any more whose verdicts are
+also recorded (`data.scorers`); `get_scorer(name)` gives it. A new answer type is one module here that registers a
+scorer with `@register_scorer("<name>")`. Importing this package loads no scorer (nor math-verify): the registry
+imports its modules on the first look-up.
+"""
 
-from delegate.scoring.compare import answers_match
-from delegate.scoring.extract import Extraction, extract_answer, extract_answer_with_rule, read_values
+from delegate.scoring.base import SCORERS, Extraction, Score, Scorer, get_scorer, register_scorer, score_with
+from delegate.scoring.extract import extract_answer
 
-__all__ = [
-    "Extraction",
-    "Score",
-    "answers_match",
-    "extract_answer",
-    "extract_answer_with_rule",
-    "is_correct",
-    "read_values",
-    "score",
-]
-
-
-@dataclass(frozen=True)
-class Score:
-    """What a sample record stores: the extracted answer, the rule that found it, and whether it matches gold."""
-
-    extracted: str | None
-    rule: str
-    correct: bool
-
-
-def score(text: str, gold: str) -> Score:
-    """Extract the final answer from text and compare it with gold."""
-    extraction = extract_answer_with_rule(text)
-    return Score(extracted=extraction.answer, rule=extraction.rule, correct=answers_match(extraction.answer, gold))
-
-
-def is_correct(text: str, gold: str) -> bool:
-    """Whether the final answer in text equals gold."""
-    return score(text, gold).correct
+__all__ = ["SCORERS", "Extraction", "Score", "Scorer", "extract_answer", "get_scorer", "register_scorer", "score_with"]

@@ -1,23 +1,9 @@
-"""Decide whether an extracted answer equals the gold answer."""
+"""Decide whether an extracted answer equals the gold answer, for the numeric scorer."""
 
-import inspect
-import threading
-from collections.abc import Callable
 from fractions import Fraction
 
-from math_verify import parse, verify
-
+from delegate.scoring.bounded import verify_latex
 from delegate.scoring.extract import normalize_answer
-
-
-def _without_timeout(function: Callable[..., object], keyword: str) -> dict[str, None]:
-    return {keyword: None} if keyword in inspect.signature(function).parameters else {}
-
-
-# math_verify bounds a runaway answer (\boxed{10^{10^{10}}}) with signal.alarm, which only works in the main
-# thread, where the pipeline scores; elsewhere (a caller's worker thread) the bound must be switched off.
-_PARSE_UNBOUNDED = _without_timeout(parse, "parsing_timeout")
-_VERIFY_UNBOUNDED = _without_timeout(verify, "timeout_seconds")
 
 
 def _as_fraction(answer: str) -> Fraction | None:
@@ -25,18 +11,6 @@ def _as_fraction(answer: str) -> Fraction | None:
         return Fraction(answer)
     except (ValueError, ZeroDivisionError):
         return None
-
-
-def _math_verify_match(predicted: str, gold: str) -> bool:
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    parse_options = {} if in_main_thread else _PARSE_UNBOUNDED
-    verify_options = {} if in_main_thread else _VERIFY_UNBOUNDED
-    try:
-        gold_parsed = parse(f"${gold}$", **parse_options)
-        predicted_parsed = parse(f"${predicted}$", **parse_options)
-        return bool(verify(gold_parsed, predicted_parsed, **verify_options))
-    except Exception:  # math_verify raises on odd LaTeX; an unparseable answer is simply not a match
-        return False
 
 
 def answers_match(predicted: str | None, gold: str) -> bool:
@@ -51,4 +25,11 @@ def answers_match(predicted: str | None, gold: str) -> bool:
     gold_number = _as_fraction(gold_value)
     if predicted_number is not None and gold_number is not None:
         return predicted_number == gold_number
-    return _math_verify_match(predicted_value, gold_value)
+    return verify_latex(gold_value, predicted_value)
+
+
+def gold_is_number(gold: str) -> bool:
+    """Whether `gold` reads as one number ("18", "-3.5", "3/4", "145.0", "18 dollars"), as an answer is read; a gold
+    that is not (a word, an expression) could never be matched fairly."""
+    value = normalize_answer(gold)
+    return value is not None and _as_fraction(value) is not None

@@ -1,9 +1,11 @@
-"""Find the final answer in a model's reply and name the rule that found it."""
+"""Find the final answer in a model's reply and name the rule that found it: the finders every scorer draws on
+(boxed, "the answer is", "####") and the numeric scorer's reading of numbers."""
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
+
+from delegate.scoring.base import Extraction
 
 # Commas only count as thousands separators in groups of three, so "3,4,5" is a list, not 345.
 _DECIMAL = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
@@ -44,14 +46,6 @@ _LATEX_COMMAND_RE = re.compile(r"\\[a-zA-Z]+")
 _NOISE = ("\\!", "\\,", "\\;", "\\$", "$", "\\%", "%", "^\\circ", "^{\\circ}", "\\(", "\\)", "\\[", "\\]")
 
 
-@dataclass(frozen=True)
-class Extraction:
-    """The normalized answer (None when nothing was found) and the rule that produced it."""
-
-    answer: str | None
-    rule: str
-
-
 def _braced_content(text: str, open_index: int) -> str | None:
     """Content between the brace at open_index and its matching close, or None if unbalanced."""
     depth = 0
@@ -65,7 +59,8 @@ def _braced_content(text: str, open_index: int) -> str | None:
     return None
 
 
-def _find_boxed(text: str) -> str | None:
+def find_boxed(text: str) -> str | None:
+    """The content of the last \\boxed{...} (or \\fbox) in text, nested braces kept whole; None when there is none."""
     for match in reversed(list(_BOXED_RE.finditer(text))):
         rest = text[match.end() :]
         stripped = rest.lstrip()
@@ -81,34 +76,45 @@ def _find_boxed(text: str) -> str | None:
     return None
 
 
-def _find_answer_is(text: str) -> str | None:
-    # The last claim wins ("the answer is 12. Wait: the answer is 14."), so each phrase's claim runs from the
-    # phrase to the end of its sentence. The phrase often introduces prose ("the answer is as follows:"), so only
-    # a claim holding a digit counts.
+def _has_digit(claim: str) -> bool:
+    return any(char.isdigit() for char in claim)
+
+
+def find_answer_is(
+    text: str, sentence_end: re.Pattern[str] = _SENTENCE_END_RE, counts: Callable[[str], bool] = _has_digit
+) -> str | None:
+    """The claim after the last "answer is" / "answer:" phrase whose claim `counts`, up to `sentence_end` or the
+    line's end; None when there is none.
+
+    The last claim wins ("the answer is 12. Wait: the answer is 14."). The phrase often introduces prose ("the
+    answer is as follows:"), so by default only a claim holding a digit counts, and a comma and a space end it.
+    """
     for match in reversed(list(_ANSWER_IS_RE.finditer(text))):
         line_end = text.find("\n", match.end())
         line = text[match.end() : line_end if line_end >= 0 else len(text)]
-        content = _SENTENCE_END_RE.split(line, maxsplit=1)[0]
-        if any(char.isdigit() for char in content):
+        content = sentence_end.split(line, maxsplit=1)[0]
+        if counts(content):
             return content
     return None
 
 
-def _find_hashes(text: str) -> str | None:
+def find_hashes(text: str) -> str | None:
+    """The last non-empty claim after "####" (to the line's end or the next "####"); None when there is none."""
     claims = [claim for claim in _HASHES_RE.findall(text) if claim.strip()]
     return claims[-1] if claims else None
 
 
-def _find_last_number(text: str) -> str | None:
+def find_last_number(text: str) -> str | None:
+    """The last value in text (LaTeX fractions and formatting read as plain text), as `read_values` reads it."""
     values = read_values(_latex_to_plain(text))
     return values[-1] if values else None
 
 
 _RULES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
-    ("boxed", _find_boxed),
-    ("answer_is", _find_answer_is),
-    ("hashes", _find_hashes),
-    ("last_number", _find_last_number),
+    ("boxed", find_boxed),
+    ("answer_is", find_answer_is),
+    ("hashes", find_hashes),
+    ("last_number", find_last_number),
 )
 
 

@@ -15,7 +15,7 @@ from delegate.models.base import ChatRequest, ToolCall
 from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
 from delegate.records import Delegation, SampleRecord
-from delegate.scoring import extract_answer
+from delegate.scoring import Scorer, get_scorer
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
 from delegate.strategies.registry import Attempt, register_strategy
@@ -132,16 +132,20 @@ def failure_summary(error: Exception) -> str:
 class RouterAttempt:
     """One problem's delegation loop, with its counters."""
 
-    def __init__(self, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt):
+    def __init__(
+        self, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt, scorer: Scorer
+    ):
         self.llm, self.slm = models["llm"], models["slm"]
         self.cfg = cfg
         self.observer = observer
         self.attempt = attempt
+        # The problem's scorer finds the answer in the SLM's reply (`tool_result=answer`), as it will in the LLM's.
+        self.scorer = scorer
 
     def tool_result_text(self, slm_text: str) -> str:
         if self.cfg.tool_result == ToolResult.full:
             return slm_text
-        answer = extract_answer(slm_text)
+        answer = self.scorer.extract(slm_text).answer
         return fill(
             self.cfg.answer_template,
             answer=answer if answer is not None else self.cfg.no_answer,
@@ -262,4 +266,4 @@ def every_slm_call_failed(records: list[SampleRecord]) -> str | None:
 async def solve_with_router(
     problem: Problem, models: dict[str, MeteredModel], cfg: RouterConfig, observer: Observer, attempt: Attempt
 ) -> None:
-    await RouterAttempt(models, cfg, observer, attempt).run(problem.question)
+    await RouterAttempt(models, cfg, observer, attempt, get_scorer(problem.scorer)).run(problem.question)

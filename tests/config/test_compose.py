@@ -21,6 +21,9 @@ GROUPS = ("data", "strategy", "llm", "slm", "tracking", "experiment")
 EXPECTED_TYPES = {
     ("data", "gsm8k"): DataConfig,
     ("data", "sample"): DataConfig,
+    ("data", "gsm8k-local"): DataConfig,
+    ("data", "svamp"): DataConfig,
+    ("data", "math500"): DataConfig,
     ("strategy", "llm"): SoloConfig,
     ("strategy", "slm"): SoloConfig,
     ("strategy", "router"): RouterConfig,

@@ -241,3 +241,81 @@ def test_rows_whose_gold_is_not_a_number_are_skipped_counted_and_warned_once(tmp
 def test_a_split_with_no_usable_gold_is_an_error(tmp_path):
     path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "Colour?", "answer": "#### blue"}])
     assert one_line_error(local(path)).endswith("check data.answer_field=answer and data.gold_marker")
+
+
+def test_a_question_template_joins_fields_and_gold_field_names_the_gold(tmp_path):
+    rows = [{"Body": "Tom has 3 apples.", "Question": "How many now?", "Answer": 3.0, "n": 1}]
+    cfg = local(write_jsonl(tmp_path / "rows.jsonl", rows), question_template="{Body} {Question}", gold_field="Answer",
+                gold_marker=None)
+    assert read_split(cfg).problems == [Problem(id=0, question="Tom has 3 apples. How many now?", gold="3.0", dataset="local/rows")]
+
+
+def test_a_template_field_no_row_has_is_one_line_naming_the_template_and_the_fields(tmp_path):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"Body": "b", "Question": "q", "answer": "#### 1"}])
+    assert one_line_error(local(path, question_template="{Body} {Questoin}")) == (
+        f"data.path={path}: no row has a 'Questoin' field (line 1 has Body, Question, answer); "
+        "fix data.question_template='{Body} {Questoin}' to use the fields the file has"
+    )
+    assert one_line_error(local(path, question_template="Body Question")).startswith(
+        "data.question_template='Body Question': names no field;")
+
+
+def test_a_missing_gold_field_names_data_gold_field(tmp_path):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
+    assert one_line_error(local(path, gold_field="Answer")).endswith(
+        "no row has a 'Answer' field (line 1 has question, answer); set data.gold_field to the field that holds the answer")
+
+
+def test_data_file_is_read_from_the_data_folder_and_data_path_wins(tmp_path, monkeypatch):
+    folder = tmp_path / "datasets"
+    (folder / "tiny").mkdir(parents=True)
+    write_jsonl(folder / "tiny" / "test.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
+    monkeypatch.setenv("DELEGATE_DATA_DIR", str(folder))
+    cfg = DataConfig(name="tiny", file="tiny/test.jsonl")
+    assert read_split(cfg).problems == [Problem(id=0, question="1+1?", gold="2", dataset="tiny/test")]
+    other = write_jsonl(tmp_path / "other.jsonl", [{"question": "2+2?", "answer": "#### 4"}])
+    assert read_split(DataConfig(name="tiny", file="tiny/test.jsonl", path=str(other))).problems[0].gold == "4"
+    # Unset, the folder is ./data of the launch directory.
+    monkeypatch.delenv("DELEGATE_DATA_DIR")
+    monkeypatch.chdir(folder.parent)
+    folder.rename(tmp_path / "data")
+    assert len(read_split(cfg).problems) == 1
+
+
+def test_a_file_missing_from_the_data_folder_names_the_setting_and_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("DELEGATE_DATA_DIR", str(tmp_path))
+    assert one_line_error(DataConfig(name="svamp", file="svamp/test.jsonl")) == (
+        f"data.file=svamp/test.jsonl: no such file in the data folder {tmp_path} (DELEGATE_DATA_DIR={tmp_path}); "
+        "set DELEGATE_DATA_DIR to the folder that holds svamp/test.jsonl, or give data.path=<file.jsonl>"
+    )
+    monkeypatch.delenv("DELEGATE_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert "(DELEGATE_DATA_DIR unset, so ./data); set DELEGATE_DATA_DIR" in one_line_error(
+        DataConfig(name="svamp", file="svamp/test.jsonl"))
+
+
+def test_the_datasets_scorer_reads_the_gold_and_its_unusable_golds_are_skipped(tmp_path, caplog):
+    rows = [
+        {"problem": "Polar form of (0,3)?", "answer": r"\left( 3, \frac{\pi}{2} \right)"},
+        {"problem": "Blank?", "answer": " "},
+        {"problem": "1,000 + 1?", "answer": "1,001"},
+    ]
+    cfg = local(write_jsonl(tmp_path / "rows.jsonl", rows), question_field="problem", gold_marker=None,
+                scorer="symbolic", scorers=["exact", "symbolic"])
+    with caplog.at_level(logging.WARNING):
+        split = load_split(cfg, None, 0)
+    # Commas stay: they are part of a tuple, and only the numeric scorer reads them as thousands separators.
+    assert [p.gold for p in split.problems] == [r"\left( 3, \frac{\pi}{2} \right)", "1,001"]
+    assert {p.scorers for p in split.problems} == {("symbolic", "exact")}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"data.path={cfg.path}: 1 of 3 rows skipped, gold answer empty (the first: line 2); counted as n_skipped, not scored"
+    ]
+
+
+@pytest.mark.parametrize(("fields", "line"), [
+    ({"scorer": "numerc"}, "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
+    ({"scorers": ["exact", "symbolc"]}, "data.scorers: symbolc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
+])
+def test_an_unknown_scorer_is_one_line_naming_its_setting(tmp_path, fields, line):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
+    assert one_line_error(local(path, **fields)) == line

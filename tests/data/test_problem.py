@@ -1,8 +1,9 @@
-"""parse_gold takes what follows the last marker, trims it and drops thousands commas."""
+"""A gold is what follows the last marker, trimmed; the numeric scorer then drops thousands commas."""
 
 import pytest
 
-from delegate.data.problem import Problem, parse_gold
+from delegate.data.problem import Problem, gold_text
+from delegate.scoring import get_scorer
 
 
 @pytest.mark.parametrize(
@@ -23,14 +24,14 @@ from delegate.data.problem import Problem, parse_gold
         ("Answer: 5", "Answer:", "5"),
     ],
 )
-def test_parse_gold(answer, marker, gold):
-    assert parse_gold(answer, marker) == gold
+def test_numeric_gold(answer, marker, gold):
+    assert get_scorer("numeric").read_gold(gold_text(answer, marker)) == gold
 
 
 @pytest.mark.parametrize("answer", ["She has 7 apples.", "", "### 7"])
 def test_missing_marker_raises(answer):
     with pytest.raises(ValueError, match="'####'"):
-        parse_gold(answer, "####")
+        gold_text(answer, "####")
 
 
 def test_problem_is_frozen():

@@ -96,6 +96,12 @@ CASES = {
     "data-no-question-field": (["data.path={dir}/no_question.jsonl"],
                                "data.path={dir}/no_question.jsonl: no row has a 'question' field (line 1 has prompt, "
                                "answer); set data.question_field"),
+    "data-template-field": (["data.path={dir}/no_question.jsonl", "data.question_template='{{Body}} {{Question}}'"],
+                            "data.path={dir}/no_question.jsonl: no row has a 'Body' field (line 1 has prompt, answer); "
+                            "fix data.question_template='{{Body}} {{Question}}' to use the fields the file has"),
+    "data-file-missing": (["data=svamp"], "data.file=svamp/test.jsonl: no such file in the data folder {dir}/data "
+                                          "(DELEGATE_DATA_DIR unset, so ./data); set DELEGATE_DATA_DIR"),
+    "data-scorer-unknown": (["data.scorer=numerc"], "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
 }
 
 
@@ -104,7 +110,7 @@ def launch_dir(tmp_path, monkeypatch):
     """An empty folder to launch from, without a tracking URI or API keys from the environment."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["delegate-eval"])
-    for name in ("MLFLOW_TRACKING_URI", "OPENAI_API_KEY", "DELEGATE_TEST_UNSET_VAR"):
+    for name in ("MLFLOW_TRACKING_URI", "OPENAI_API_KEY", "DELEGATE_TEST_UNSET_VAR", "DELEGATE_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 

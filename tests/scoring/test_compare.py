@@ -1,11 +1,19 @@
-"""Scoring compares numbers exactly, falls back to math_verify, and is safe in worker threads."""
+"""The numeric scorer compares numbers exactly, falls back to math_verify, and is safe in worker threads."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from delegate.scoring import Score, answers_match, is_correct, score
+from delegate.scoring import Score, get_scorer
+from delegate.scoring.compare import answers_match
+
+score = get_scorer("numeric").score
+
+
+def is_correct(reply: str, gold: str) -> bool:
+    return score(reply, gold).correct
+
 
 CASES = [
     # (reply, gold, extracted, rule, correct)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from delegate.scoring import Extraction, extract_answer, extract_answer_with_rule, read_values
+from delegate.scoring import Extraction, extract_answer
+from delegate.scoring.extract import extract_answer_with_rule, read_values
 
 CASES = [
     # (reply, expected answer, expected rule)

@@ -37,3 +37,18 @@ def test_the_tool_result_carries_the_value_the_scorer_reads(scripted_server, slm
     assert record.delegations[0].result == tool_message["content"]
     # The LLM's own reply is scored by the same reader.
     assert (record.extracted, record.correct) == (value, True)
+
+
+def test_the_tool_result_is_read_by_the_problems_scorer(scripted_server, slm):
+    """A MATH problem's SLM reply is shortened to its LaTeX answer, not to the numeric reading of it (14/3)."""
+    llm = scripted_server
+    call = {"id": "call_a", "name": TOOL, "arguments": json.dumps({"question": "What is 4 2/3 as a fraction?"})}
+    llm.push(Reply(tool_calls=[call]), Reply(content=r"So \boxed{\frac{14}{3}}."))
+    slm.push(Reply(content=r"Mixed to improper: \boxed{\dfrac{14}{3}}."))
+
+    record, _ = solve(llm, slm, problem=Problem(id=0, question="4 2/3?", gold=r"4\frac{2}{3}", scorers=("symbolic",)))
+
+    [tool_message] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert tool_message["content"].startswith(r"Answer: \dfrac{14}{3}. (Last step: ")
+    assert (record.extracted, record.correct) == (r"\frac{14}{3}", True)
+    assert list(record.scores) == ["symbolic"]

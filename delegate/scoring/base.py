@@ -1,0 +1,90 @@
+"""What every scorer is: the `Scorer` protocol, its two results (`Extraction`, `Score`) and the registry of scorers.
+
+A scorer is named by a dataset's config (`data.scorer`, `data.scorers`) and found here by that name, like Inspect AI's
+scorers; each one says how it found an answer (the rule, as lm-evaluation-harness names its filters), so a wrong
+score can be traced in the record.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, TypeVar
+
+from delegate.registry import Registry
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The answer a scorer found in a reply (None when nothing was found) and the rule that found it (`boxed`,
+    `answer_is`, `hashes`, `last_number`, ... or `none`)."""
+
+    answer: str | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """One scorer's verdict on one reply, as a sample record keeps it: the extracted answer, the rule that found it,
+    and whether it matches gold."""
+
+    extracted: str | None
+    rule: str
+    correct: bool
+
+
+class Scorer(Protocol):
+    """Reads a dataset's gold answers and judges replies against them.
+
+    `unusable_gold` completes "gold answer ..." for a gold `read_gold` refuses ("not a number"), in the loader's
+    warning about skipped rows.
+    """
+
+    name: str
+    unusable_gold: str
+
+    def read_gold(self, raw: str) -> str | None:
+        """The gold as this scorer compares it (from the text after `data.gold_marker`), or None when it could never
+        be matched fairly, so the loader skips the row."""
+
+    def extract(self, text: str) -> Extraction:
+        """The final answer in a model's reply, and the rule that found it."""
+
+    def matches(self, extracted: str | None, gold: str) -> bool:
+        """Whether an extracted answer (None: nothing found, never a match) equals a gold from `read_gold`."""
+
+    def score(self, text: str, gold: str) -> Score:
+        """`extract` the answer from `text`, then `matches` it against `gold`."""
+
+
+class ScorerBase:
+    """The `score` every scorer shares: extract, then match."""
+
+    name: str
+
+    def score(self, text: str, gold: str) -> Score:
+        extraction = self.extract(text)
+        return Score(extracted=extraction.answer, rule=extraction.rule, correct=self.matches(extraction.answer, gold))
+
+
+# Each module of delegate.scoring registers its scorers when the registry first looks a name up.
+SCORERS: Registry[type] = Registry("scorer", "delegate.scoring", "data.scorer")
+
+S = TypeVar("S", bound=type)
+
+
+def register_scorer(name: str) -> Callable[[S], S]:
+    """A class decorator: the scorer class is registered under `name`, which becomes its `name`."""
+
+    def add(scorer_class: S) -> S:
+        scorer_class.name = name
+        return SCORERS.register(name)(scorer_class)
+
+    return add
+
+
+def get_scorer(name: str) -> Scorer:
+    """The scorer registered under `name`; ConfigError `data.scorer=<name> is unknown; use one of [...]` if none is."""
+    return SCORERS.get(name)()
+
+
+def score_with(names: tuple[str, ...], text: str, gold: str) -> dict[str, Score]:
+    """Each named scorer's verdict on `text`, in the order given (the primary scorer first)."""
+    return {name: get_scorer(name).score(text, gold) for name in names}
