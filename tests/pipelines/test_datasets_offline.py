@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from delegate.config import compose_config
+from delegate.compose import compose_config
 from delegate.data import read_split
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import logged_records, mlflow_runs, run_eval
