@@ -2,13 +2,36 @@
 the user's folders for some overrides, and type a saved config by its schemas. It sits above the library (it imports
 the strategies and backends); the ground floor's `delegate.config` only describes."""
 
+import importlib
+import os
+
 from omegaconf import DictConfig, OmegaConf
 
 from delegate.config.search_path import CONFIG_DIR
+from delegate.errors import ConfigError
+
+# Modules of the user's own (comma-separated, importable from the launch directory or PYTHONPATH) that register
+# strategies, scorers or backends, imported before any config composes.
+PLUGINS_ENV = "DELEGATE_PLUGINS"
+
+
+def import_plugins() -> None:
+    """Import each module $DELEGATE_PLUGINS names, so what it registers (a strategy with its schema and roles, a
+    scorer, a backend) is known before Hydra composes. Raises ConfigError naming the setting for one that fails."""
+    for name in filter(None, (part.strip() for part in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - any failure of the user's module is one line naming it
+            raise ConfigError(
+                f"{PLUGINS_ENV}={os.environ[PLUGINS_ENV]}: cannot import {name} ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}); put the module on PYTHONPATH or fix it"
+            ) from None
 
 
 def register_schemas() -> None:
-    """Store every schema (models, data, tracking, and each strategy's) before Hydra composes."""
+    """Store every schema (models, data, tracking, and each strategy's) before Hydra composes, after importing the
+    user's plugin modules ($DELEGATE_PLUGINS). Raises ConfigError for a plugin that cannot be imported."""
+    import_plugins()
     from delegate.config.roles import role_groups
     from delegate.config.schema import register_base_schemas
     from delegate.models.backends import register_backend_schemas

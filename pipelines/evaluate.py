@@ -18,7 +18,13 @@ from delegate.preflight import check_settings
 from delegate.reproduce import saved_config_arguments
 from delegate.sweep import SweepSummary
 
-register_schemas()
+# At import, so that a launcher's worker process (joblib), which imports this module to run a job, has them too; a
+# plugin module that fails is reported by main() as one line.
+try:
+    register_schemas()
+    _SCHEMA_ERROR: ConfigError | None = None
+except ConfigError as _error:
+    _SCHEMA_ERROR = _error
 
 SUMMARY = (
     "run one evaluation job: the problems of a data set through a strategy (the LLM alone, the SLM alone, or the LLM "
@@ -94,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     arguments = sys.argv[1:] if argv is None else argv
     quiet_libraries()
+    if _SCHEMA_ERROR is not None:
+        print(f"error: {_SCHEMA_ERROR}", file=sys.stderr)
+        sys.exit(2)
     if wants_help(arguments):
         print(help_text("delegate-eval", SUMMARY, USAGE, EXAMPLES), end="")
         return
