@@ -44,6 +44,8 @@ def quiet_libraries() -> None:
     """
     # Every log line, ours or a library's (httpx logs each URL), passes the one redaction step.
     install_log_redaction()
+    # MLflow draws a progress bar for every artifact it downloads (a run's records, its .hydra/): noise in a command's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in NOISY_LOGGERS:
         if name == "openai" and os.environ.get("OPENAI_LOG"):
             continue

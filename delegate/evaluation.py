@@ -8,7 +8,7 @@ Modelled on Inspect AI's `Task(dataset, solver, scorer)` with `model_roles`.
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,7 +21,7 @@ from delegate.limits import LimitWatcher, RunLimits
 from delegate.models import ChatModel, build_model
 from delegate.models.cache import ResponseCache
 from delegate.models.metered import MeteredModel
-from delegate.records import ModelPrices, RoleUsage, SampleRecord, method_label
+from delegate.records import ModelPrices, RoleUsage, SampleRecord, judged, method_label
 from delegate.scoring import score_with
 from delegate.strategies import get_strategy
 from delegate.strategies.observer import NO_OBSERVER, Observer
@@ -117,7 +117,7 @@ class Evaluation:
             )
             if error:
                 live.set_error(error)
-        return SampleRecord(
+        record = SampleRecord(
             id=problem.id,
             dataset=problem.dataset,
             question=problem.question,
@@ -126,7 +126,7 @@ class Evaluation:
             response=attempt.response,
             extracted=result.extracted,
             extraction_rule=result.rule,
-            correct=result.correct and error is None,
+            correct=result.correct,
             latency_s=latency_s,
             usage=usage,
             tool_calls=attempt.tool_calls,
@@ -138,8 +138,8 @@ class Evaluation:
             transcript=attempt.transcript,
             degraded=degraded,
             failures=attempt.failures,
-            scores={name: replace(verdict, correct=verdict.correct and error is None) for name, verdict in scores.items()},
         )
+        return judged(record, scores)
 
     async def run(
         self,

@@ -9,7 +9,7 @@ alone (`all_scores`).
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
@@ -266,6 +266,14 @@ def parse_record(data: Any, where: str) -> SampleRecord:
 def method_label(strategy: str, roles: tuple[str, ...], model_names: dict[str, str]) -> str:
     """How runs and report rows name a method: '<strategy> (<model> -> <model>)' over the roles it uses, in order."""
     return f"{strategy} ({' -> '.join(model_names.get(role, '?') for role in roles)})"
+
+
+def judged(record: SampleRecord, scores: dict[str, Score]) -> SampleRecord:
+    """`record` as `scores` judge it (name → verdict, the primary scorer first): the extracted answer, the rule and
+    `correct` from the primary, every verdict kept by name; none is correct when the attempt errored."""
+    kept = {name: replace(verdict, correct=verdict.correct and record.error is None) for name, verdict in scores.items()}
+    primary = next(iter(kept.values()))
+    return replace(record, extracted=primary.extracted, extraction_rule=primary.rule, correct=primary.correct, scores=kept)
 
 
 def record_roles(records: Iterable[SampleRecord]) -> tuple[str, ...]:

@@ -158,9 +158,13 @@ def rebuild_config(hydra_dir: Path, overrides: list[str]) -> tuple[DictConfig, D
     `${device}` are kept. Group choices (`llm=gpt-4o`) are not available: the saved config is already composed.
     """
     register_schemas()
+    # Typed first, so a setting added since the run was saved (a default now) can be overridden like any other.
+    saved = typed_config(OmegaConf.load(hydra_dir / SAVED_CONFIG_FILE))
     try:
-        with initialize_config_dir(config_dir=str(hydra_dir.resolve()), version_base="1.3", job_name="reproduce"):
-            composed = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        with tempfile.TemporaryDirectory(prefix="delegate-saved-config-") as filled_dir:
+            OmegaConf.save(saved, Path(filled_dir) / SAVED_CONFIG_FILE)
+            with initialize_config_dir(config_dir=filled_dir, version_base="1.3", job_name="reproduce"):
+                composed = compose(config_name="config", overrides=overrides, return_hydra_config=True)
     except HydraException as error:
         line = config_error_line(error)
         if line is not None and line.startswith("unknown key"):
@@ -209,15 +213,16 @@ def _number(value: float | None) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def comparison_table(comparisons: list[MetricComparison]) -> str:
-    """metric | original | reproduced | ≠ where they differ | 'timing' or 'cache' for metrics expected to vary."""
+def comparison_table(comparisons: list[MetricComparison], new: str = "reproduced", varying: bool = True) -> str:
+    """metric | original | `new` | ≠ where they differ | with `varying`, 'timing' or 'cache' for metrics expected to
+    vary between two runs."""
     table = pd.DataFrame(
         {
             "metric": c.name,
             "original": _number(c.original),
-            "reproduced": _number(c.reproduced),
+            new: _number(c.reproduced),
             "": DIFFERS if c.differs else "",
-            "expected to vary": c.expected_to_vary or "",
+            **({"expected to vary": c.expected_to_vary or ""} if varying else {}),
         }
         for c in comparisons
     )

@@ -12,7 +12,7 @@ from delegate.report.plots import write_plots
 from delegate.report.render import render_markdown, runs_note, write_json, write_tables
 from delegate.report.runs import REPORT_RUNS_TAG, REPORT_TAG, load_runs, select_runs
 from delegate.run_folder import REPORT_JSON, REPORT_MD
-from delegate.tracking.mlflow_run import Store, redacted_uri, sqlite_path, tracked_run
+from delegate.tracking.mlflow_run import KIND_TAG, Store, redacted_uri, sqlite_path, tracked_run
 
 # MLflow refuses longer tag values (mlflow.utils.validation.MAX_TAG_VAL_LENGTH).
 MAX_TAG_VALUE_CHARS = 8000
@@ -86,6 +86,7 @@ def build_report(
         return BuiltReport(out_dir, markdown, files, None, experiment_names[experiment_id])
     tags = {
         REPORT_TAG: "true",
+        KIND_TAG: "report",
         REPORT_RUNS_TAG: _cut(",".join(r.run_id for r in runs)),
         NOTE_TAG: _cut(runs_note(report, experiment_names)),
     }

@@ -13,7 +13,7 @@ from delegate.errors import ConfigError
 from delegate.records import LEGACY_ROLES, IncompatibleRecords, SampleRecord, read_records, record_roles
 from delegate.records import method_label as records_method_label
 from delegate.run_folder import RUN_INFO_FILE, SAMPLES_FILE
-from delegate.tracking.mlflow_run import ROLES_TAG, redacted_uri
+from delegate.tracking.mlflow_run import KIND_TAG, ROLES_TAG, redacted_uri
 
 # Tags on the run a report logs itself to; runs carrying REPORT_TAG are never compared.
 REPORT_TAG = "delegate.report"
@@ -92,7 +92,8 @@ def select_runs(
 ) -> Selection:
     """The finished delegate runs named by id, by a sweep folder, and in each experiment (default: delegate-gsm8k
     when nothing is named). Left out: report runs (with a line when named by id), and with a line saying why,
-    unfinished runs and runs without a `strategy` tag (not made by delegate-eval). ConfigError for an unknown run id
+    unfinished runs, runs without a `strategy` tag (not made by delegate-eval), and runs of another kind than
+    `eval` (`delegate.kind`: a re-scoring) unless named by id. ConfigError for an unknown run id
     or experiment, or when nothing is left."""
     ids = list(run_ids) + (sweep_run_ids(sweep_dir) if sweep_dir is not None else [])
     names = list(experiments) or ([] if ids else [DEFAULT_EXPERIMENT])
@@ -116,6 +117,9 @@ def select_runs(
                 selection.skipped.append(f"{who}: a report run, not a delegate-eval run")
         elif "strategy" not in run.data.tags:
             selection.skipped.append(f"{who}: not a delegate-eval run (no `strategy` tag)")
+        elif run.data.tags.get(KIND_TAG, "eval") != "eval" and run.info.run_id not in ids:
+            # A re-scoring found in an experiment would stand beside its own original: named by id, it is compared.
+            selection.skipped.append(f"{who}: a {run.data.tags[KIND_TAG]} run; name it with --runs to compare it")
         elif run.info.status != "FINISHED":
             selection.skipped.append(f"{who}: {run.info.status}, not finished")
         else:
