@@ -100,7 +100,7 @@ def rescore(
     if not records:
         raise ConfigError(f"{reference}: the run's {SAMPLES_FILE} holds no problems; nothing to re-score")
     scorers = scorers_of(OmegaConf.to_object(cfg.data))
-    new_records = sorted((rescored(record, scorers) for record in records), key=lambda r: r.id)
+    new_records = [rescored(record, scorers) for record in sorted(records, key=lambda r: r.id)]
     before = {r.id: r.correct for r in records}
 
     output_dir = (output_dir or default_output_dir(cwd, cfg.strategy.name)).resolve()
