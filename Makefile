@@ -38,6 +38,7 @@ test: setup-test
 # Lint (rules in pyproject.toml's [tool.ruff]) and the import layers ([tool.importlinter]); CI runs it before the tests.
 lint: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 # Speed figures (JSON) measured on this machine: see scripts/benchmark.py.

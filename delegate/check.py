@@ -7,10 +7,10 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 import openai
@@ -69,8 +69,12 @@ def check_python() -> CheckResult:
     """The interpreter's version against pyproject's requires-python (>= 3.10)."""
     version = ".".join(str(part) for part in sys.version_info[:3])
     if sys.version_info[:2] < MIN_PYTHON:
-        return CheckResult(False, "python", f"Python {version} at {sys.executable}",
-                           f"use Python {'.'.join(map(str, MIN_PYTHON))} or newer")
+        return CheckResult(
+            False,
+            "python",
+            f"Python {version} at {sys.executable}",
+            f"use Python {'.'.join(map(str, MIN_PYTHON))} or newer",
+        )
     return CheckResult(True, "python", f"Python {version} at {sys.executable}")
 
 
@@ -83,8 +87,12 @@ def check_packages() -> CheckResult:
         except importlib.metadata.PackageNotFoundError:
             missing.append(package)
     if missing:
-        return CheckResult(False, "packages", f"not installed: {', '.join(missing)}",
-                           "pip install -e . in the repository (or make run, which does it)")
+        return CheckResult(
+            False,
+            "packages",
+            f"not installed: {', '.join(missing)}",
+            "pip install -e . in the repository (or make run, which does it)",
+        )
     return CheckResult(True, "packages", ", ".join(found))
 
 
@@ -113,22 +121,41 @@ def _endpoint_failure(name: str, model_cfg: DictConfig, role: str, error: ModelC
     url = model_cfg.base_url or OPENAI_BASE_URL
     status = error.status_code
     if status in (401, 403):
-        fix = (f"check the key in ${model_cfg.api_key_env}" if model_cfg.api_key_env
-               else f"the server wants a key: set {role}.api_key_env=<VARIABLE> and export that variable")
+        fix = (
+            f"check the key in ${model_cfg.api_key_env}"
+            if model_cfg.api_key_env
+            else f"the server wants a key: set {role}.api_key_env=<VARIABLE> and export that variable"
+        )
         return CheckResult(False, name, f"{url} refused the key (HTTP {status})", fix)
     if status == 404:
-        return CheckResult(False, name, f"{url}: HTTP 404 for model {model_cfg.model!r}",
-                           f"check {role}.model (the name the server serves) and {role}.base_url (ends in /v1)")
+        return CheckResult(
+            False,
+            name,
+            f"{url}: HTTP 404 for model {model_cfg.model!r}",
+            f"check {role}.model (the name the server serves) and {role}.base_url (ends in /v1)",
+        )
     if status == 429:
-        return CheckResult(False, name, f"{url}: HTTP 429 ({error.detail})", "wait, or check the account's rate limits and quota")
+        return CheckResult(
+            False, name, f"{url}: HTTP 429 ({error.detail})", "wait, or check the account's rate limits and quota"
+        )
     if status is not None:
-        return CheckResult(False, name, f"{url}: HTTP {status} ({error.detail})", f"check the server's log and {role}.model")
+        return CheckResult(
+            False, name, f"{url}: HTTP {status} ({error.detail})", f"check the server's log and {role}.model"
+        )
     if error.kind == openai.APITimeoutError.__name__:
-        return CheckResult(False, name, f"{url} did not answer within {role}.timeout_s={model_cfg.timeout_s}",
-                           f"check that the server is up and not overloaded, or raise {role}.timeout_s")
+        return CheckResult(
+            False,
+            name,
+            f"{url} did not answer within {role}.timeout_s={model_cfg.timeout_s}",
+            f"check that the server is up and not overloaded, or raise {role}.timeout_s",
+        )
     if error.kind == openai.APIConnectionError.__name__:
-        return CheckResult(False, name, f"cannot connect to {url} ({error.detail})",
-                           f"start the server, or point {role}.base_url at one that runs")
+        return CheckResult(
+            False,
+            name,
+            f"cannot connect to {url} ({error.detail})",
+            f"start the server, or point {role}.base_url at one that runs",
+        )
     return CheckResult(False, name, str(error), f"check {role}.base_url and {role}.model")
 
 
@@ -144,12 +171,22 @@ def _model_result(model_cfg: DictConfig, role: str) -> CheckResult:
             return _endpoint_failure(name, model_cfg, role, error)
         # transformers' "not a local folder and not on the Hub (or offline)", a broken weights file, ...
         first_line = error.detail.strip().splitlines()[0] if error.detail.strip() else error.kind
-        return CheckResult(False, name, f"{model_cfg.model} did not load ({error.kind}: {first_line})",
-                           f"delegate-eval would fail the same way; check {role}.model and {role}.gguf_file")
+        return CheckResult(
+            False,
+            name,
+            f"{model_cfg.model} did not load ({error.kind}: {first_line})",
+            f"delegate-eval would fail the same way; check {role}.model and {role}.gguf_file",
+        )
     if served:
-        return CheckResult(True, name, f"{model_cfg.model} at {model_cfg.base_url or OPENAI_BASE_URL} "
-                                       f"answered a one-token call in {seconds:.2f} s")
-    return CheckResult(True, name, f"{model_cfg.name} ({model_cfg.model}) loaded and wrote {tokens} token in {seconds:.2f} s")
+        return CheckResult(
+            True,
+            name,
+            f"{model_cfg.model} at {model_cfg.base_url or OPENAI_BASE_URL} "
+            f"answered a one-token call in {seconds:.2f} s",
+        )
+    return CheckResult(
+        True, name, f"{model_cfg.name} ({model_cfg.model}) loaded and wrote {tokens} token in {seconds:.2f} s"
+    )
 
 
 def check_model(cfg: DictConfig, role: str, used_by_strategy: bool) -> CheckResult:
@@ -233,14 +270,25 @@ def check_store(cfg: DictConfig, launch_dir: Path) -> CheckResult:
             fix = f"check that {shown} is up and reachable, or set tracking.uri=sqlite:///mlflow.db"
         return CheckResult(False, name, f"{shown}: {type(error).__name__}: {message[:300]}", fix)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
-        return CheckResult(False, name, f"{shown}: experiment {experiment_name!r} is deleted",
-                           f"restore it (mlflow experiments restore --experiment-id {experiment.experiment_id}) "
-                           f"or set tracking.experiment=<another name>")
-    artifacts = (experiment.artifact_location if experiment is not None
-                 else cfg.tracking.artifact_location or default_artifact_location(uri))
+        return CheckResult(
+            False,
+            name,
+            f"{shown}: experiment {experiment_name!r} is deleted",
+            f"restore it (mlflow experiments restore --experiment-id {experiment.experiment_id}) "
+            f"or set tracking.experiment=<another name>",
+        )
+    artifacts = (
+        experiment.artifact_location
+        if experiment is not None
+        else cfg.tracking.artifact_location or default_artifact_location(uri)
+    )
     if artifacts and artifacts.startswith("file:") and unwritable_folder(Path(unquote(urlsplit(artifacts).path))):
-        return CheckResult(False, name, f"artifacts go to {artifacts}, which is not writable",
-                           "make that folder writable, or set tracking.artifact_location (a new experiment) to a writable one")
+        return CheckResult(
+            False,
+            name,
+            f"artifacts go to {artifacts}, which is not writable",
+            "make that folder writable, or set tracking.artifact_location (a new experiment) to a writable one",
+        )
     state = f"experiment {experiment_name!r} {'exists' if experiment is not None else 'will be created'}"
     if path is None:
         return CheckResult(True, name, f"{shown} answers; {state} (read only: the check writes nothing to this store)")

@@ -8,9 +8,10 @@ import os
 import re
 import sys
 import textwrap
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -129,7 +130,8 @@ def _stored_schemas(group: str) -> dict[str, Any]:
         return {}
     return {
         entry.removesuffix("_schema.yaml"): store.load(f"{group}/{entry}").node
-        for entry in sorted(store.list(group)) if entry.endswith("_schema.yaml")
+        for entry in sorted(store.list(group))
+        if entry.endswith("_schema.yaml")
     }
 
 
@@ -266,7 +268,9 @@ def unknown_key_line(full_key: str, siblings: list[str]) -> str:
     if rest and is_group(group):
         having = [option for option, schema in _option_schemas(group).items() if _has_path(schema, rest)]
         if having:
-            return f"unknown key '{full_key}' for this {group}; it belongs to {' / '.join(f'{group}={o}' for o in having)}"
+            return (
+                f"unknown key '{full_key}' for this {group}; it belongs to {' / '.join(f'{group}={o}' for o in having)}"
+            )
     where = f"{parent} has" if parent else "the keys are"
     return f"unknown key '{full_key}'; {where} {_listed(siblings)}"
 
@@ -424,6 +428,11 @@ def config_errors_as_one_line() -> Iterator[None]:
 
 
 __all__ = [
-    "config_error_line", "config_errors_as_one_line", "default_options", "help_text", "job_configs",
-    "quiet_libraries", "wants_help",
+    "config_error_line",
+    "config_errors_as_one_line",
+    "default_options",
+    "help_text",
+    "job_configs",
+    "quiet_libraries",
+    "wants_help",
 ]

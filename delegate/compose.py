@@ -79,7 +79,9 @@ def typed_config(cfg: DictConfig) -> DictConfig:
         try:
             typed[key] = store.load(f"{group}/{choice}_schema.yaml").node
         except ConfigLoadError:
-            known = sorted(name.removesuffix("_schema.yaml") for name in store.list(group) if name.endswith("_schema.yaml"))
+            known = sorted(
+                name.removesuffix("_schema.yaml") for name in store.list(group) if name.endswith("_schema.yaml")
+            )
             raise ConfigError(f"{key}.{field}={choice}: unknown {field}; use one of {known}") from None
     try:
         typed.merge_with(cfg)

@@ -8,8 +8,9 @@ Modelled on Inspect AI's `Task(dataset, solver, scorer)` with `model_roles`.
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -86,7 +87,9 @@ class Evaluation:
         """How runs and report rows name this evaluation: '<strategy> (<model> -> <model>)'."""
         return method_label(self.strategy.name, self.strategy.roles, self.model_names)
 
-    async def solve(self, problem: Problem, observer: Observer = NO_OBSERVER, raise_failure: bool = False) -> SampleRecord:
+    async def solve(
+        self, problem: Problem, observer: Observer = NO_OBSERVER, raise_failure: bool = False
+    ) -> SampleRecord:
         """One problem end to end; a model failure becomes a record with `error`, not a crashed run (with
         `raise_failure`, it propagates instead: the demo has no record to keep), and a failure the strategy went on
         without (`Attempt.failures`) a `degraded` record listing it. ConfigError (a setting the strategy found wrong)
@@ -94,7 +97,9 @@ class Evaluation:
         attempt = Attempt()
         # What the backends note about their replies (missing usage, calls found in text) is counted with the attempt's events.
         metered = {role: MeteredModel(self.models[role], role, attempt.events) for role in self.strategy.roles}
-        with span(f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True) as live:
+        with span(
+            f"problem-{problem.id}", "AGENT", inputs={"id": problem.id, "question": problem.question}, root=True
+        ) as live:
             started_s = time.perf_counter()
             error = None
             try:
@@ -113,7 +118,12 @@ class Evaluation:
             result = scores[problem.scorer]
             live.set_outputs({"response": attempt.response, "extracted": result.extracted, "correct": result.correct})
             live.set_attributes(
-                {"strategy": self.strategy.name, "tool_calls": attempt.tool_calls, "error": error or "", "degraded": degraded}
+                {
+                    "strategy": self.strategy.name,
+                    "tool_calls": attempt.tool_calls,
+                    "error": error or "",
+                    "degraded": degraded,
+                }
             )
             if error:
                 live.set_error(error)

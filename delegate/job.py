@@ -3,9 +3,10 @@
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -63,7 +64,9 @@ def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
     return ResponseCache(response_cache_path(cfg, launch_dir)) if cfg.cache.enabled else None
 
 
-def progress_bar(evaluation: Evaluation, writer: SampleWriter, done: int, todo: int) -> tuple[tqdm, Callable[[SampleRecord], None]]:
+def progress_bar(
+    evaluation: Evaluation, writer: SampleWriter, done: int, todo: int
+) -> tuple[tqdm, Callable[[SampleRecord], None]]:
     """A progress bar over the run's problems, and the `on_record` that writes each record as it finishes, closes
     its trace with the verdict and moves the bar (accuracy so far beside it)."""
     # Redrawn at most twice a second: a log file (no terminal) gets a few lines, not one per problem.
@@ -82,7 +85,9 @@ def progress_bar(evaluation: Evaluation, writer: SampleWriter, done: int, todo: 
     return progress, on_record
 
 
-def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+def run_job(
+    cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run the configured experiment (or continue it, with `resume`); returns the summary written to summary.json.
 
     `extra_tags` are added to the MLflow run's tags (delegate-reproduce's delegate.reproduces=<run id>).
@@ -106,14 +111,29 @@ def run_job(cfg: DictConfig, launch_dir: Path, output_dir: Path, extra_tags: dic
     # One job at a time writes a run folder: a second resume of it is refused before it reads or writes anything.
     with run_folder_lock(output_dir, cfg.resume), sigterm_as_interrupt():
         return _run_locked(
-            cfg, strategy=strategy, split=split, run_name=run_name, store=store, previous=previous,
-            launch_dir=launch_dir, output_dir=output_dir, extra_tags=extra_tags,
+            cfg,
+            strategy=strategy,
+            split=split,
+            run_name=run_name,
+            store=store,
+            previous=previous,
+            launch_dir=launch_dir,
+            output_dir=output_dir,
+            extra_tags=extra_tags,
         )
 
 
 def _run_locked(
-    cfg: DictConfig, *, strategy: Strategy, split: Split, run_name: str, store: Store, previous: PreviousRun | None,
-    launch_dir: Path, output_dir: Path, extra_tags: dict[str, str] | None,
+    cfg: DictConfig,
+    *,
+    strategy: Strategy,
+    split: Split,
+    run_name: str,
+    store: Store,
+    previous: PreviousRun | None,
+    launch_dir: Path,
+    output_dir: Path,
+    extra_tags: dict[str, str] | None,
 ) -> dict[str, Any]:
     """run_job's work once its run folder is locked: the MLflow run, the problems left, the metrics."""
     ids = {p.id for p in split.problems}
@@ -127,15 +147,30 @@ def _run_locked(
     evaluation = Evaluation.from_config(cfg, cache, split)
     # Problems finished before a resume count toward the budget and the error rate.
     watcher = LimitWatcher(evaluation.limits, len(split.problems), finished)
-    tags = {
-        "strategy": strategy.name, **evaluation.model_names, OUTPUT_DIR_TAG: str(output_dir.resolve()),
-        KIND_TAG: "eval", ROLES_TAG: ",".join(strategy.roles),
-        # A resumed run keeps the commit it started on, and says which one finished it.
-        "git_commit_resumed" if previous else "git_commit": git_commit(),
-    } | sweep_tags() | (extra_tags or {})
+    tags = (
+        {
+            "strategy": strategy.name,
+            **evaluation.model_names,
+            OUTPUT_DIR_TAG: str(output_dir.resolve()),
+            KIND_TAG: "eval",
+            ROLES_TAG: ",".join(strategy.roles),
+            # A resumed run keeps the commit it started on, and says which one finished it.
+            "git_commit_resumed" if previous else "git_commit": git_commit(),
+        }
+        | sweep_tags()
+        | (extra_tags or {})
+    )
     with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
         if previous is None:
-            run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}))
+            run.log_params(
+                flatten(
+                    {
+                        k: v
+                        for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items()
+                        if k != "resume"
+                    }
+                )
+            )
             write_run_info(output_dir, run.run_id)
         else:
             # The reasons an earlier session stopped are not this one's.

@@ -1,8 +1,8 @@
 """Run-level limits: `max_error_rate` and `max_cost_usd` stop a run from starting new problems, and say in one line
 what was measured."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from delegate.errors import ConfigError, RunStopped
 from delegate.records import SampleRecord
@@ -79,8 +79,10 @@ class LimitWatcher:
         judged = self.n_finished >= min(MIN_FINISHED, self.n_problems)
         if limit is None or not judged or self.n_errored <= limit * self.n_finished:
             return None
-        measured = (f"max_error_rate={limit:g}: {self.n_errored} of {_problems(self.n_finished, 'finished')} errored "
-                    f"({self.n_errored / self.n_finished:.0%})")
+        measured = (
+            f"max_error_rate={limit:g}: {self.n_errored} of {_problems(self.n_finished, 'finished')} errored "
+            f"({self.n_errored / self.n_finished:.0%})"
+        )
         return "max_error_rate", measured, f"the first: {self.first_error.splitlines()[0] if self.first_error else ''}"
 
     def _budget_reached(self) -> tuple[str, str, str] | None:

@@ -86,7 +86,9 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
             f"avg_{role}_tokens": prompt + completion,
             # Of the completion tokens, those spent reasoning; of the prompt tokens, those the provider's prompt cache served.
             f"avg_{role}_reasoning_tokens": _mean_or_nan([u.reasoning_tokens for u in counted]),
-            f"avg_{role}_provider_cached_prompt_tokens": _mean_or_nan([u.provider_cached_prompt_tokens for u in counted]),
+            f"avg_{role}_provider_cached_prompt_tokens": _mean_or_nan(
+                [u.provider_cached_prompt_tokens for u in counted]
+            ),
             f"n_{role}_usage_missing": float(missing),
             f"avg_{role}_latency_s": mean(r.usage[role].latency_s for r in records),
         }
@@ -98,8 +100,10 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
         "tool_error_rate": _ratio(sum(d.error is not None for d in delegations), len(delegations)),
         "cost_usd": sum(r.cost_usd for r in records),
         "cache_saved_usd": sum(r.cache_saved_usd for r in records),
-        "cache_hit_rate": _ratio(sum(u.cache_hits for r in records for u in r.usage.values()),
-                                 sum(u.calls for r in records for u in r.usage.values())),
+        "cache_hit_rate": _ratio(
+            sum(u.cache_hits for r in records for u in r.usage.values()),
+            sum(u.calls for r in records for u in r.usage.values()),
+        ),
         "n_samples": float(n),
         "n_errors": float(sum(r.error is not None for r in records)),
         "n_degraded": float(sum(r.degraded for r in records)),

@@ -5,9 +5,9 @@ import difflib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from omegaconf import DictConfig, OmegaConf
@@ -26,7 +26,18 @@ from delegate.tracking.mlflow_run import redacted_uri, resolve_tracking_uri, sql
 # An MLflow server that does not answer fails the check in seconds, not after MLflow's minutes of retries.
 TRACKING_PROBE_TIMEOUT_S = 3.0
 # The schemes MLflow's tracking store registry knows (MLflow 3); a database URI may name its driver (postgresql+psycopg2).
-TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
+TRACKING_SCHEMES = (
+    "sqlite",
+    "http",
+    "https",
+    "file",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
 # Where responses are cached when cache.path is null, relative to the launch directory.
 DEFAULT_CACHE_PATH = Path(".cache/delegate/responses.sqlite")
 
@@ -140,14 +151,18 @@ def check_tracking(cfg: DictConfig, launch_dir: Path) -> str:
     if database is not None:
         reason = unwritable_file(database)
         if reason is not None:
-            raise ConfigError(f"{setting}={shown}: cannot be created ({reason}); "
-                              "set tracking.uri=sqlite:///<a writable folder>/mlflow.db")
+            raise ConfigError(
+                f"{setting}={shown}: cannot be created ({reason}); "
+                "set tracking.uri=sqlite:///<a writable folder>/mlflow.db"
+            )
         return f"{shown} {'exists' if database.exists() else 'does not exist yet; delegate-eval will create it (the folder allows it)'}"
     if scheme in ("http", "https"):
         reason = _unanswered(uri)
         if reason is not None:
-            raise ConfigError(f"{setting}={shown}: no answer within {TRACKING_PROBE_TIMEOUT_S:g} s ({reason}); start "
-                              "the MLflow server there, or set tracking.uri=sqlite:///mlflow.db for a local store")
+            raise ConfigError(
+                f"{setting}={shown}: no answer within {TRACKING_PROBE_TIMEOUT_S:g} s ({reason}); start "
+                "the MLflow server there, or set tracking.uri=sqlite:///mlflow.db for a local store"
+            )
         return f"{shown} answers"
     if scheme in ("", "file"):
         folder = Path(unquote(urlsplit(uri).path) if scheme else uri).expanduser()
@@ -156,8 +171,10 @@ def check_tracking(cfg: DictConfig, launch_dir: Path) -> str:
             raise ConfigError(f"{setting}={shown}: cannot be written ({reason}); set tracking.uri=sqlite:///mlflow.db")
         return f"{shown} (a folder store)"
     if scheme not in TRACKING_SCHEMES:
-        raise ConfigError(f"{setting}={shown}: unknown scheme {scheme!r}; use sqlite:///<path>, http(s)://<server>, "
-                          "or a database URI (postgresql://, mysql://, mssql://)")
+        raise ConfigError(
+            f"{setting}={shown}: unknown scheme {scheme!r}; use sqlite:///<path>, http(s)://<server>, "
+            "or a database URI (postgresql://, mysql://, mssql://)"
+        )
     return f"{shown} (not probed before the run)"
 
 
@@ -175,8 +192,10 @@ def check_cache(cfg: DictConfig, launch_dir: Path) -> str:
     reason = unwritable_file(path)
     if reason is not None:
         setting = f"cache.path={cfg.cache.path}" if cfg.cache.path else f"cache.path (null: {DEFAULT_CACHE_PATH})"
-        raise ConfigError(f"{setting}: cannot be written ({reason}); set cache.path to a file in a writable folder, "
-                          "or cache.enabled=false")
+        raise ConfigError(
+            f"{setting}: cannot be written ({reason}); set cache.path to a file in a writable folder, "
+            "or cache.enabled=false"
+        )
     return f"{path} {'exists' if path.exists() else 'will be created'}"
 
 
@@ -233,6 +252,12 @@ def check_settings(cfg: DictConfig, launch_dir: Path) -> None:
 
 
 __all__ = [
-    "SettingCheck", "check_settings", "response_cache_path", "role_checks", "run_setting_check",
-    "setting_checks", "unwritable_file", "unwritable_folder",
+    "SettingCheck",
+    "check_settings",
+    "response_cache_path",
+    "role_checks",
+    "run_setting_check",
+    "setting_checks",
+    "unwritable_file",
+    "unwritable_folder",
 ]

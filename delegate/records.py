@@ -9,9 +9,10 @@ alone (`all_scores`).
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -271,9 +272,13 @@ def method_label(strategy: str, roles: tuple[str, ...], model_names: dict[str, s
 def judged(record: SampleRecord, scores: dict[str, Score]) -> SampleRecord:
     """`record` as `scores` judge it (name → verdict, the primary scorer first): the extracted answer, the rule and
     `correct` from the primary, every verdict kept by name; none is correct when the attempt errored."""
-    kept = {name: replace(verdict, correct=verdict.correct and record.error is None) for name, verdict in scores.items()}
+    kept = {
+        name: replace(verdict, correct=verdict.correct and record.error is None) for name, verdict in scores.items()
+    }
     primary = next(iter(kept.values()))
-    return replace(record, extracted=primary.extracted, extraction_rule=primary.rule, correct=primary.correct, scores=kept)
+    return replace(
+        record, extracted=primary.extracted, extraction_rule=primary.rule, correct=primary.correct, scores=kept
+    )
 
 
 def record_roles(records: Iterable[SampleRecord]) -> tuple[str, ...]:
@@ -298,7 +303,9 @@ def read_records(path: Path) -> list[SampleRecord]:
         try:
             data = json.loads(line)
         except ValueError:
-            raise IncompatibleRecords(f"{path}:{number}: not JSON; a {SAMPLES_FILE} holds one JSON record per line") from None
+            raise IncompatibleRecords(
+                f"{path}:{number}: not JSON; a {SAMPLES_FILE} holds one JSON record per line"
+            ) from None
         records.append(parse_record(data, f"{path}:{number}"))
     return records
 

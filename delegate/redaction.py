@@ -38,8 +38,18 @@ HYDRA_FILES = (SAVED_CONFIG_FILE, SAVED_OVERRIDES_FILE, SAVED_HYDRA_FILE, SAVED_
 _SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 # A config key is secret when its last word is one of these...
 _SECRET_WORDS = {
-    "key", "apikey", "token", "secret", "password", "passwd", "pwd", "passphrase", "credential", "credentials",
-    "auth", "authorization",
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
 }
 # ...unless it measures something: max_token, price_per_token (counts and prices of tokens, not tokens).
 _MEASURE_WORDS = {"max", "min", "per", "num", "count", "price", "cost"}
@@ -119,7 +129,8 @@ def redact_config(tree: Any) -> Any:
     (None stays None) and every string has gone through `redact`."""
     if isinstance(tree, dict):
         return {
-            key: MARKER if is_secret_key(key) and value is not None else redact_config(value) for key, value in tree.items()
+            key: MARKER if is_secret_key(key) and value is not None else redact_config(value)
+            for key, value in tree.items()
         }
     if isinstance(tree, list):
         return [redact_config(item) for item in tree]

@@ -11,7 +11,8 @@ Modelled on Inspect AI's `registry_add` / `registry_create`.
 
 import importlib
 import pkgutil
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from delegate.errors import ConfigError
 

@@ -95,7 +95,7 @@ def launch_dir_of(hydra_dir: Path) -> Path | None:
 def _client(tracking_uri: str) -> MlflowClient:
     """A client on an existing store: opening a SQLite path that is not there would create an empty store."""
     prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix):]).is_file():
+    if tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).is_file():
         raise ConfigError(f"no MLflow store at {tracking_uri}; pass --tracking-uri <the store the run is in>")
     return MlflowClient(tracking_uri=tracking_uri)
 
@@ -121,7 +121,9 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
     if run_id is not None:
         hydra_dir = folder / HYDRA_DIR
         if not (hydra_dir / SAVED_CONFIG_FILE).is_file():
-            raise ConfigError(f"{reference}: no {HYDRA_DIR}/{SAVED_CONFIG_FILE} in the run folder; give the MLflow run id instead")
+            raise ConfigError(
+                f"{reference}: no {HYDRA_DIR}/{SAVED_CONFIG_FILE} in the run folder; give the MLflow run id instead"
+            )
         launch_dir = launch_dir_of(hydra_dir) or cwd
         if tracking_uri is None:
             saved_uri = OmegaConf.select(OmegaConf.load(hydra_dir / SAVED_CONFIG_FILE), "tracking.uri")
@@ -129,7 +131,9 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
         _check_run_in_store(_client(tracking_uri), run_id, tracking_uri, reference)
         return OriginalRun(run_id, hydra_dir, launch_dir, tracking_uri)
     if folder.is_dir():
-        raise ConfigError(f"{reference}: not a run folder of delegate-eval (no {RUN_INFO_FILE}); give outputs/<date>/<time>-<strategy>")
+        raise ConfigError(
+            f"{reference}: not a run folder of delegate-eval (no {RUN_INFO_FILE}); give outputs/<date>/<time>-<strategy>"
+        )
     tracking_uri = tracking_uri or resolve_tracking_uri(TrackingConfig(), cwd)
     client = _client(tracking_uri)
     try:
@@ -145,9 +149,13 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
         try:
             hydra_dir = Path(client.download_artifacts(run_id, HYDRA_DIR, str(download_dir)))
         except (MlflowException, OSError):
-            raise ConfigError(f"{reference}: the run has no {HYDRA_DIR}/ artifacts and its folder is gone; nothing to rebuild") from None
+            raise ConfigError(
+                f"{reference}: the run has no {HYDRA_DIR}/ artifacts and its folder is gone; nothing to rebuild"
+            ) from None
         if not (hydra_dir / SAVED_CONFIG_FILE).is_file():
-            raise ConfigError(f"{reference}: the run's {HYDRA_DIR}/ artifacts hold no {SAVED_CONFIG_FILE}; nothing to rebuild")
+            raise ConfigError(
+                f"{reference}: the run's {HYDRA_DIR}/ artifacts hold no {SAVED_CONFIG_FILE}; nothing to rebuild"
+            )
     return OriginalRun(run_id, hydra_dir, launch_dir_of(hydra_dir) or cwd, tracking_uri)
 
 
@@ -200,9 +208,13 @@ def save_hydra_files(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, l
     OmegaConf.save(hydra_cfg.hydra.overrides.task, folder / SAVED_OVERRIDES_FILE)
 
 
-def compare_metrics(original: dict[str, float], reproduced: dict[str, float], order: list[str]) -> list[MetricComparison]:
+def compare_metrics(
+    original: dict[str, float], reproduced: dict[str, float], order: list[str]
+) -> list[MetricComparison]:
     """Every metric either run has, in `order` first (the summary's order), then the rest by name."""
-    names = list(dict.fromkeys([*(n for n in order if n in original or n in reproduced), *sorted(original | reproduced)]))
+    names = list(
+        dict.fromkeys([*(n for n in order if n in original or n in reproduced), *sorted(original | reproduced)])
+    )
     return [MetricComparison(name, original.get(name), reproduced.get(name)) for name in names]
 
 
@@ -268,7 +280,10 @@ def reproduce(
     if not any(o.partition("=")[0].lstrip("+~") == "max_cost_usd" for o in overrides):
         cfg.max_cost_usd = None
     # The reproduction goes where the original is, unless an override chose another store.
-    if cfg.tracking.uri == saved_uri and resolve_tracking_uri(cfg.tracking, original.launch_dir) != original.tracking_uri:
+    if (
+        cfg.tracking.uri == saved_uri
+        and resolve_tracking_uri(cfg.tracking, original.launch_dir) != original.tracking_uri
+    ):
         cfg.tracking.uri = original.tracking_uri
     output_dir = (output_dir or default_output_dir(cwd, cfg.strategy.name)).resolve()
     save_hydra_files(cfg, hydra_cfg, output_dir, original.launch_dir)

@@ -32,8 +32,15 @@ RESCORES_TAG = "delegate.rescores"
 # The scorers of a re-scoring, primary first, comma-separated.
 SCORERS_TAG = "delegate.scorers"
 # Tags of the original that say how that run went, not what its records are: not carried over.
-_NOT_CARRIED = ("mlflow.", "delegate.stopped", "delegate.stop_reason", "delegate.reproduces", OUTPUT_DIR_TAG, ERROR_TAG,
-                "git_commit")
+_NOT_CARRIED = (
+    "mlflow.",
+    "delegate.stopped",
+    "delegate.stop_reason",
+    "delegate.reproduces",
+    OUTPUT_DIR_TAG,
+    ERROR_TAG,
+    "git_commit",
+)
 
 
 @dataclass(frozen=True)
@@ -118,14 +125,23 @@ def rescore(
     experiment = client.get_experiment(original_run.info.experiment_id)
     store = connect_store(TrackingConfig(uri=original.tracking_uri, experiment=experiment.name), original.launch_dir)
     tags = {key: value for key, value in original_run.data.tags.items() if not key.startswith(_NOT_CARRIED)} | {
-        KIND_TAG: "rescore", RESCORES_TAG: original.run_id, SCORERS_TAG: ",".join(scorers),
-        OUTPUT_DIR_TAG: str(output_dir), "git_commit": git_commit(),
+        KIND_TAG: "rescore",
+        RESCORES_TAG: original.run_id,
+        SCORERS_TAG: ",".join(scorers),
+        OUTPUT_DIR_TAG: str(output_dir),
+        "git_commit": git_commit(),
     }
     run_name = f"{original_run.info.run_name}-rescored"
     with tracked_run(store, run_name, tags) as run:
-        run.log_params(flatten({k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}))
+        run.log_params(
+            flatten(
+                {k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}
+            )
+        )
         write_run_info(output_dir, run.run_id)
-        method = json.loads(_original_summary(client, original.run_id) or "{}").get("method") or original_run.info.run_name
+        method = (
+            json.loads(_original_summary(client, original.run_id) or "{}").get("method") or original_run.info.run_name
+        )
         summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         run.log_metrics(metrics)

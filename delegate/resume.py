@@ -2,10 +2,10 @@
 
 import json
 import shlex
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
@@ -29,7 +29,13 @@ OUTPUT_DIR_TAG = "delegate.output_dir"
 _CALL_SETTINGS = ("timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight")
 # Settings that may differ between the interrupted job and the one that continues it: none changes a result.
 MAY_DIFFER = (
-    "resume", "concurrency", "cache", "tracking.traces", "redo_degraded", "max_error_rate", "max_cost_usd",
+    "resume",
+    "concurrency",
+    "cache",
+    "tracking.traces",
+    "redo_degraded",
+    "max_error_rate",
+    "max_cost_usd",
     *(f"{role}.{key}" for role in ("llm", "slm") for key in _CALL_SETTINGS),
 )
 

@@ -2,8 +2,8 @@
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 def _interrupt(signum, frame) -> None:

@@ -57,7 +57,9 @@ def group_sweep_runs(tracking_uri: str, sweep_dir: Path, parent_run_id: str) -> 
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    run_ids = [json.loads(p.read_text(encoding="utf-8"))["run_id"] for p in sorted(sweep_dir.glob(f"*/{RUN_INFO_FILE}"))]
+    run_ids = [
+        json.loads(p.read_text(encoding="utf-8"))["run_id"] for p in sorted(sweep_dir.glob(f"*/{RUN_INFO_FILE}"))
+    ]
     client.update_run(parent_run_id, name=sweep_run_name(sweep_dir))
     client.set_tag(parent_run_id, SWEEP_TAG, str(sweep_dir))
     if (sweep_dir / SWEEP_SUMMARY_FILE).exists():
@@ -137,7 +139,9 @@ class SweepSummary(Callback):
             jobs = group_sweep_runs(tracking_uri, sweep_dir, parent_run_id)
         except Exception as error:  # noqa: BLE001 - the sweep's results and report are written; only the grouping is missing
             first_line = (str(error).splitlines() or [""])[0][:300]
-            print(f"delegate: the sweep's runs could not be grouped in the MLflow store: {type(error).__name__}: {first_line}",
-                  file=sys.stderr)
+            print(
+                f"delegate: the sweep's runs could not be grouped in the MLflow store: {type(error).__name__}: {first_line}",
+                file=sys.stderr,
+            )
             return
         print(f"MLflow: {jobs} job runs nested under the sweep's run {sweep_run_name(sweep_dir)} ({parent_run_id})")

@@ -33,7 +33,9 @@ def summary_table(rows: list[dict]) -> str:
             "run": r.get("run_name", ""),
             "method": r["method"],
             "accuracy": accuracy_cell(r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"]),
-            "accuracy_clean": accuracy_cell(r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]),
+            "accuracy_clean": accuracy_cell(
+                r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]
+            ),
             "avg_latency_s": f"{r['avg_latency_s']:.2f}",
             "avg_llm_tokens": number_cell(r["avg_llm_tokens"], 1),
             "avg_slm_tokens": number_cell(r["avg_slm_tokens"], 1),

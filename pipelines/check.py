@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     failed = 0
     try:
         if options:
-            raise ConfigError(f"{options[0]}: not an option of delegate-check; give Hydra overrides (key=value) or --help")
+            raise ConfigError(
+                f"{options[0]}: not an option of delegate-check; give Hydra overrides (key=value) or --help"
+            )
         for result in run_checks(compose_config(overrides), Path.cwd()):
             print(result.line(), flush=True)
             failed += result.failed

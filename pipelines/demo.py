@@ -39,10 +39,14 @@ USAGE = [
     "delegate-demo [group=option ...] [key=value ...]              ask again and again (empty line or quit stops)",
 ]
 EXAMPLES = [
-    ('delegate-demo "A baker fills 8 boxes with 6 muffins each. How many muffins?" llm=local slm=local',
-     "offline: SmolLM2 in-process in both roles (it rarely calls the tool)"),
-    ("delegate-demo llm=openai-compatible llm.base_url=http://127.0.0.1:8765/v1 llm.model=smollm2 slm=local",
-     "an LLM served by llama.cpp (scripts/serve_llama_cpp.py), which does call the tool; asks for questions"),
+    (
+        'delegate-demo "A baker fills 8 boxes with 6 muffins each. How many muffins?" llm=local slm=local',
+        "offline: SmolLM2 in-process in both roles (it rarely calls the tool)",
+    ),
+    (
+        "delegate-demo llm=openai-compatible llm.base_url=http://127.0.0.1:8765/v1 llm.model=smollm2 slm=local",
+        "an LLM served by llama.cpp (scripts/serve_llama_cpp.py), which does call the tool; asks for questions",
+    ),
     ('delegate-demo "What is 15% of 80?" strategy=llm llm=gpt-4o-mini', "one model alone, no delegation"),
 ]
 
@@ -202,7 +206,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     flags = [a for a in arguments if FLAG.match(a)]
     if flags:
-        print(f"error: {flags[0]} is not a delegate-demo option; it takes a question and key=value settings (see delegate-demo --help)", file=sys.stderr)
+        print(
+            f"error: {flags[0]} is not a delegate-demo option; it takes a question and key=value settings (see delegate-demo --help)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     question, overrides = split_arguments(arguments)
     try:
@@ -216,7 +223,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except ModelCallError as error:
         # The server's words stay out of it (redacted or not): what failed, where to look.
-        print(f"error: the {error.role} call failed ({error.summary}); check {error.role}.base_url and that the server runs", file=sys.stderr)
+        print(
+            f"error: the {error.role} call failed ({error.summary}); check {error.role}.base_url and that the server runs",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

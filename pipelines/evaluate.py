@@ -37,19 +37,28 @@ USAGE = [
     "delegate-eval [overrides] --cfg job                  print the composed config, run nothing",
 ]
 EXAMPLES = [
-    ("delegate-eval experiment=local",
-     "offline: the router on 4 of the 24 built-in problems, SmolLM2 in-process as LLM and SLM, results in ./mlflow.db"),
-    ("delegate-eval strategy=llm llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen/Qwen2.5-7B-Instruct",
-     "GSM8K test with a model behind any OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp)"),
-    ("delegate-eval -m experiment=compare samples=10 device=cuda",
-     "the study's comparison: GPT-4o alone, GPT-4o delegating to Qwen2.5-Math, Qwen2.5-Math alone, on 10 GSM8K "
-     "problems (seed 123), then the summary table and the report"),
+    (
+        "delegate-eval experiment=local",
+        "offline: the router on 4 of the 24 built-in problems, SmolLM2 in-process as LLM and SLM, results in ./mlflow.db",
+    ),
+    (
+        "delegate-eval strategy=llm llm=openai-compatible llm.base_url=http://127.0.0.1:8000/v1 llm.model=Qwen/Qwen2.5-7B-Instruct",
+        "GSM8K test with a model behind any OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp)",
+    ),
+    (
+        "delegate-eval -m experiment=compare samples=10 device=cuda",
+        "the study's comparison: GPT-4o alone, GPT-4o delegating to Qwen2.5-Math, Qwen2.5-Math alone, on 10 GSM8K "
+        "problems (seed 123), then the summary table and the report",
+    ),
     ("delegate-eval -m experiment=compare-local", "the same comparison offline, SmolLM2 in both roles"),
-    ("delegate-eval -m strategy=llm,router,slm seed=1,2,3 hydra/launcher=joblib",
-     "nine jobs in parallel processes (hydra/launcher=submitit_slurm: on a SLURM cluster)"),
+    (
+        "delegate-eval -m strategy=llm,router,slm seed=1,2,3 hydra/launcher=joblib",
+        "nine jobs in parallel processes (hydra/launcher=submitit_slurm: on a SLURM cluster)",
+    ),
     ("delegate-report --sweep outputs/multirun/<date>/<time>", "the report over a sweep's runs, again"),
     ("delegate-eval <same overrides> resume=<run folder or MLflow run id>", "continue an interrupted job"),
 ]
+
 
 # Absolute, so the console script finds delegate/conf/ wherever it is launched from (the user's config folders are
 # added to the search path by the hydra_plugins.delegate_config_search_path plugin).
@@ -70,7 +79,10 @@ def evaluate(cfg: DictConfig) -> float | None:
         # A user-fixable problem, or a run-level limit reached (its records kept): one line, no traceback. In a
         # sweep the other jobs still run.
         if isinstance(error, RunStopped):
-            print(f"stopped: {error}; continue with: {continue_command(hydra_cfg, cfg, error.resume_with)}", file=sys.stderr)
+            print(
+                f"stopped: {error}; continue with: {continue_command(hydra_cfg, cfg, error.resume_with)}",
+                file=sys.stderr,
+            )
         else:
             print(f"error: {error}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -124,8 +136,11 @@ def main(argv: list[str] | None = None) -> None:
         unfinished, jobs = outcome
         if unfinished:
             # Scripts and CI must see a sweep that lost jobs; each job's own error is printed above.
-            print(f"error: {len(unfinished)} of {jobs} sweep jobs did not finish ({', '.join(unfinished)}); "
-                  "their errors are above", file=sys.stderr)
+            print(
+                f"error: {len(unfinished)} of {jobs} sweep jobs did not finish ({', '.join(unfinished)}); "
+                "their errors are above",
+                file=sys.stderr,
+            )
             sys.exit(1)
 
 
@@ -149,7 +164,16 @@ def uses_conf(arguments: list[str]) -> bool:
 
 def runs_jobs(arguments: list[str]) -> bool:
     """Whether Hydra will run the job(s), not only print something (--cfg, --info, --hydra-help, --shell-completion)."""
-    return not _flags(arguments) & {"--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion", "-sc", "--version"}
+    return not _flags(arguments) & {
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--hydra-help",
+        "--shell-completion",
+        "-sc",
+        "--version",
+    }
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "overrides were given; 1 when such a metric differs without overrides, or the job failed; 2 for a mistake "
         "in the arguments.",
     )
-    parser.add_argument("run", help="a run folder of delegate-eval (outputs/<date>/<time>-<strategy>) or an MLflow run id")
+    parser.add_argument(
+        "run", help="a run folder of delegate-eval (outputs/<date>/<time>-<strategy>) or an MLflow run id"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the saved config, e.g. samples=50")
     parser.add_argument(
         "--tracking-uri",
@@ -26,7 +28,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "for a run id, $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in this directory",
     )
     parser.add_argument(
-        "--output-dir", type=Path, help="the reproduction's run folder; default outputs/reproduce/<date>/<time>-<strategy>"
+        "--output-dir",
+        type=Path,
+        help="the reproduction's run folder; default outputs/reproduce/<date>/<time>-<strategy>",
     )
     return parser.parse_args(argv)
 
@@ -53,8 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     print(verdict(result.comparisons))
     if result.original_stopped:
         # The counts differ for a known reason: say it, rather than leave it to look like a broken reproduction.
-        print(f"note: the original run was stopped early ({result.original_stopped}); the reproduction ran without "
-              "that budget, so n_samples and what depends on it differ: resume the original first to compare whole runs")
+        print(
+            f"note: the original run was stopped early ({result.original_stopped}); the reproduction ran without "
+            "that budget, so n_samples and what depends on it differ: resume the original first to compare whole runs"
+        )
     if result.unexpected_differences:
         if result.overrides:
             print("the overrides changed the config, so these differences are expected")

@@ -21,14 +21,20 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "delegate-score <run id> 'data.scorers=[exact]' --tracking-uri http://127.0.0.1:5000. "
         "Exit status: 0 when it ran; 2 for a mistake in the arguments.",
     )
-    parser.add_argument("run", help="a run folder of delegate-eval (outputs/<date>/<time>-<strategy>) or an MLflow run id")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides of the saved config, e.g. data.scorer=symbolic")
+    parser.add_argument(
+        "run", help="a run folder of delegate-eval (outputs/<date>/<time>-<strategy>) or an MLflow run id"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="key=value overrides of the saved config, e.g. data.scorer=symbolic"
+    )
     parser.add_argument(
         "--tracking-uri",
         help="the MLflow store holding the run; default: for a folder, the store its config used; "
         "for a run id, $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in this directory",
     )
-    parser.add_argument("--output-dir", type=Path, help="the re-scoring's folder; default outputs/rescore/<date>/<time>-<strategy>")
+    parser.add_argument(
+        "--output-dir", type=Path, help="the re-scoring's folder; default outputs/rescore/<date>/<time>-<strategy>"
+    )
     return parser.parse_args(argv)
 
 
@@ -41,8 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"\noriginal run {result.original_run_id} re-scored as {result.run_id} ({result.output_dir}) "
-          f"with {', '.join(result.scorers)}; 0 model requests")
+    print(
+        f"\noriginal run {result.original_run_id} re-scored as {result.run_id} ({result.output_dir}) "
+        f"with {', '.join(result.scorers)}; 0 model requests"
+    )
     # Nothing ran again: timings and cache figures are the original's, so every difference is the scorers'.
     print(comparison_table(result.comparisons, new="re-scored", varying=False))
     print(f"{result.n_changed} of {result.n_problems} verdicts changed")

@@ -83,11 +83,20 @@ def server_process(responder):
 
 
 def router_config(llm_url: str, slm_url: str, data_path: Path, samples: int | None, concurrency: int, *extra: str):
-    return compose_config([
-        "strategy=router", "llm=openai-compatible", f"llm.base_url={llm_url}", "slm=openai-compatible",
-        f"slm.base_url={slm_url}", f"data.path={data_path}", f"samples={'null' if samples is None else samples}",
-        f"concurrency={concurrency}", "tracking.traces=false", *extra,
-    ])
+    return compose_config(
+        [
+            "strategy=router",
+            "llm=openai-compatible",
+            f"llm.base_url={llm_url}",
+            "slm=openai-compatible",
+            f"slm.base_url={slm_url}",
+            f"data.path={data_path}",
+            f"samples={'null' if samples is None else samples}",
+            f"concurrency={concurrency}",
+            "tracking.traces=false",
+            *extra,
+        ]
+    )
 
 
 async def solve_phase_s(cfg, cache: ResponseCache | None) -> float:
@@ -126,9 +135,15 @@ def measure_concurrency_and_cache(data_path: Path, workdir: Path) -> dict:
 
 
 async def slm_tokens_per_s(max_batch_size: int, max_new_tokens: int) -> tuple[float, int, float]:
-    cfg = compose_config([
-        "strategy=router", "slm=local", "device=cpu", f"slm.max_new_tokens={max_new_tokens}", f"slm.max_batch_size={max_batch_size}",
-    ])
+    cfg = compose_config(
+        [
+            "strategy=router",
+            "slm=local",
+            "device=cpu",
+            f"slm.max_new_tokens={max_new_tokens}",
+            f"slm.max_batch_size={max_batch_size}",
+        ]
+    )
     model = build_model(cfg.slm, "slm")
     slm_prompt = OmegaConf.to_object(cfg.strategy).slm_prompt  # the router's own prompt for sub-questions
 
@@ -150,18 +165,30 @@ def measure_batching(max_new_tokens: int) -> dict:
     return {
         "slm_batching_speedup": on_tps / off_tps,
         "details": {
-            "slm_batching_off_tokens_per_s": off_tps, "slm_batching_off_tokens": off_tokens, "slm_batching_off_s": off_s,
-            "slm_batching_on_tokens_per_s": on_tps, "slm_batching_on_tokens": on_tokens, "slm_batching_on_s": on_s,
+            "slm_batching_off_tokens_per_s": off_tps,
+            "slm_batching_off_tokens": off_tokens,
+            "slm_batching_off_s": off_s,
+            "slm_batching_on_tokens_per_s": on_tps,
+            "slm_batching_on_tokens": on_tokens,
+            "slm_batching_on_s": on_s,
         },
     }
 
 
 def measure_overhead(data_path: Path, workdir: Path, *extra: str) -> dict:
     with server_process(instant_llm) as (llm_url, _):
-        cfg = compose_config([
-            "strategy=llm", "llm=openai-compatible", f"llm.base_url={llm_url}", f"data.path={data_path}",
-            "concurrency=16", "cache.enabled=false", f"tracking.uri=sqlite:///{workdir}/mlflow.db", *extra,
-        ])
+        cfg = compose_config(
+            [
+                "strategy=llm",
+                "llm=openai-compatible",
+                f"llm.base_url={llm_url}",
+                f"data.path={data_path}",
+                "concurrency=16",
+                "cache.enabled=false",
+                f"tracking.uri=sqlite:///{workdir}/mlflow.db",
+                *extra,
+            ]
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         output_dir = workdir / "run"
         started_s = time.perf_counter()
@@ -181,7 +208,9 @@ def measure_overheads(data_path: Path, workdir: Path) -> dict:
         "overhead_ms_per_problem": 1000 * traced["elapsed_s"] / traced["n"],
         "overhead_ms_per_problem_traces_off": 1000 * untraced["elapsed_s"] / untraced["n"],
         "details": {
-            "overhead_problems": traced["n"], "overhead_job_s": traced["elapsed_s"], "overhead_traces_logged": traced["traces"],
+            "overhead_problems": traced["n"],
+            "overhead_job_s": traced["elapsed_s"],
+            "overhead_traces_logged": traced["traces"],
             "overhead_job_traces_off_s": untraced["elapsed_s"],
         },
     }

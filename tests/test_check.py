@@ -48,7 +48,9 @@ def test_a_missing_gpu_names_the_setting_to_change():
 def test_a_bad_device_or_dtype_fails_with_the_fix():
     bad_device = device_line(["slm=local", "device=gpu"], "slm")
     assert (bad_device.ok, bad_device.detail, bad_device.fix) == (
-        False, "device=gpu: not a device", "use one of auto, cpu, cuda, cuda:N, mps"
+        False,
+        "device=gpu: not a device",
+        "use one of auto, cpu, cuda, cuda:N, mps",
     )
     bad_dtype = device_line(["slm=local", "device=cpu", "slm.dtype=float7"], "slm")
     assert not bad_dtype.ok
@@ -58,12 +60,18 @@ def test_a_bad_device_or_dtype_fails_with_the_fix():
 
 def test_an_endpoint_that_is_down_or_lacks_the_model_says_what_to_fix(scripted_server):
     port = free_port()
-    down = check_model(compose_config(["slm=openai-compatible", f"slm.base_url=http://127.0.0.1:{port}/v1"]), "slm", True)
+    down = check_model(
+        compose_config(["slm=openai-compatible", f"slm.base_url=http://127.0.0.1:{port}/v1"]), "slm", True
+    )
     assert not down.ok
     assert down.detail.startswith(f"cannot connect to http://127.0.0.1:{port}/v1")
     assert down.fix == "start the server, or point slm.base_url at one that runs"
     scripted_server.default = Reply(status=404, content="The model `nope` does not exist")
-    missing = check_model(compose_config(["slm=openai-compatible", f"slm.base_url={scripted_server.base_url}", "slm.model=nope"]), "slm", False)
+    missing = check_model(
+        compose_config(["slm=openai-compatible", f"slm.base_url={scripted_server.base_url}", "slm.model=nope"]),
+        "slm",
+        False,
+    )
     assert not missing.ok
     assert missing.detail == f"{scripted_server.base_url}: HTTP 404 for model 'nope' (strategy=llm does not use slm)"
     assert missing.fix.startswith("check slm.model")

@@ -51,9 +51,13 @@ def run(todo: list[Problem], watcher: LimitWatcher | None, concurrency: int = 1,
     """The records Evaluation.run returns, and those it handed on, in order."""
     handed_on: list[SampleRecord] = []
     evaluation = Evaluation(
-        strategy=get_strategy("llm"), strategy_config=SoloConfig(name="llm", prompt=PromptConfig()),
-        models={"llm": model or StandIn()}, prices=PRICES, model_names={"llm": "stand-in", "slm": "unused"},
-        problems=todo, concurrency=concurrency,
+        strategy=get_strategy("llm"),
+        strategy_config=SoloConfig(name="llm", prompt=PromptConfig()),
+        models={"llm": model or StandIn()},
+        prices=PRICES,
+        model_names={"llm": "stand-in", "slm": "unused"},
+        problems=todo,
+        concurrency=concurrency,
     )
     records = asyncio.run(evaluation.run(on_record=handed_on.append, watcher=watcher))
     return records, handed_on
@@ -72,8 +76,10 @@ def test_an_error_rate_over_the_limit_stops_new_problems_once_enough_finished():
     assert len(records) == len(handed_on) == model.calls == MIN_FINISHED == 10
     stopped = watcher.stopped
     assert isinstance(stopped, RunStopped) and stopped.limit == "max_error_rate"
-    assert str(stopped) == ("max_error_rate=0.5: 10 of 10 finished problems errored (100%), so 20 problems did not "
-                            "start; the first: InternalServerError (HTTP 500): down")
+    assert str(stopped) == (
+        "max_error_rate=0.5: 10 of 10 finished problems errored (100%), so 20 problems did not "
+        "start; the first: InternalServerError (HTTP 500): down"
+    )
 
 
 def test_an_error_rate_at_the_limit_does_not_stop_the_run():
@@ -91,8 +97,9 @@ def test_a_run_smaller_than_min_finished_is_judged_when_all_of_it_finished():
     records, _ = run(todo, watcher)
     assert len(records) == 4
     # Nothing was left to start, but the run still ends stopped: most of it failed.
-    assert str(watcher.stopped) == ("max_error_rate=0.5: 3 of 4 finished problems errored (75%); the first: "
-                                    "InternalServerError (HTTP 500): down")
+    assert str(watcher.stopped) == (
+        "max_error_rate=0.5: 3 of 4 finished problems errored (75%); the first: InternalServerError (HTTP 500): down"
+    )
 
 
 def test_a_budget_stops_new_problems_once_the_finished_ones_cost_it():
@@ -101,8 +108,10 @@ def test_a_budget_stops_new_problems_once_the_finished_ones_cost_it():
     records, _ = run(todo, watcher)
     assert len(records) == 4 and sum(r.cost_usd for r in records) == 4 * PROBLEM_COST_USD
     assert watcher.stopped.limit == "max_cost_usd"
-    assert str(watcher.stopped) == ("max_cost_usd=1: 4 finished problems cost 1.0000 USD, so 6 problems did not start; "
-                                    "resume with a higher max_cost_usd to solve the rest")
+    assert str(watcher.stopped) == (
+        "max_cost_usd=1: 4 finished problems cost 1.0000 USD, so 6 problems did not start; "
+        "resume with a higher max_cost_usd to solve the rest"
+    )
 
 
 def test_problems_in_flight_when_a_limit_is_reached_finish_and_are_handed_on():
@@ -112,7 +121,9 @@ def test_problems_in_flight_when_a_limit_is_reached_finish_and_are_handed_on():
     records, handed_on = run(todo, watcher, concurrency=4, model=StandIn(delay_s=0.05))
     assert records[0].id == 0
     assert sorted(r.id for r in handed_on) == [0, 1, 2, 3] == sorted(r.id for r in records)
-    assert str(watcher.stopped).startswith("max_cost_usd=0.25: 1 finished problem cost 0.2500 USD, so 6 problems did not start")
+    assert str(watcher.stopped).startswith(
+        "max_cost_usd=0.25: 1 finished problem cost 0.2500 USD, so 6 problems did not start"
+    )
 
 
 def test_records_finished_before_a_resume_count_toward_the_budget():
@@ -122,7 +133,9 @@ def test_records_finished_before_a_resume_count_toward_the_budget():
     watcher = LimitWatcher(RunLimits(max_cost_usd=1.0), len(finished) + len(todo), finished)
     records, _ = run(todo, watcher, model=model)
     assert records == [] and model.calls == 0
-    assert str(watcher.stopped).startswith("max_cost_usd=1: 2 finished problems cost 1.0000 USD, so 3 problems did not start")
+    assert str(watcher.stopped).startswith(
+        "max_cost_usd=1: 2 finished problems cost 1.0000 USD, so 3 problems did not start"
+    )
 
 
 def test_a_budget_reached_by_the_last_problem_stops_nothing():
@@ -132,11 +145,14 @@ def test_a_budget_reached_by_the_last_problem_stops_nothing():
     assert len(records) == 4 and watcher.stopped is None
 
 
-@pytest.mark.parametrize(("limits", "message"), [
-    ({"max_error_rate": 1.5}, r"^max_error_rate=1.5: must be a share between 0 and 1"),
-    ({"max_error_rate": -0.1}, r"^max_error_rate=-0.1: "),
-    ({"max_cost_usd": 0}, r"^max_cost_usd=0: must be more than 0 USD, or null for no budget$"),
-])
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_error_rate": 1.5}, r"^max_error_rate=1.5: must be a share between 0 and 1"),
+        ({"max_error_rate": -0.1}, r"^max_error_rate=-0.1: "),
+        ({"max_cost_usd": 0}, r"^max_cost_usd=0: must be more than 0 USD, or null for no budget$"),
+    ],
+)
 def test_limits_out_of_range_name_the_setting(limits, message):
     with pytest.raises(ConfigError, match=message):
         RunLimits(**limits)
@@ -144,8 +160,10 @@ def test_limits_out_of_range_name_the_setting(limits, message):
 
 def test_each_of_the_problems_scorers_judges_it_and_an_errored_attempt_is_wrong_for_all():
     # The stand-in answers \boxed{1}: right for the numeric scorer against "1.0", wrong for the exact one.
-    todo = [Problem(id=0, question="ok", gold="1.0", scorers=("numeric", "exact")),
-            Problem(id=1, question=FAIL, gold="1.0", scorers=("numeric", "exact"))]
+    todo = [
+        Problem(id=0, question="ok", gold="1.0", scorers=("numeric", "exact")),
+        Problem(id=1, question=FAIL, gold="1.0", scorers=("numeric", "exact")),
+    ]
     records, _ = run(todo, None)
     answered, errored = sorted(records, key=lambda record: record.id)
     assert answered.scores == {"numeric": Score("1", "boxed", True), "exact": Score("1", "boxed", False)}

@@ -21,7 +21,10 @@ def copy_checkout(to: Path) -> Path:
     """The checkout's files as git sees them (tracked, and new ones not ignored): no .venv, no build leftovers."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, listed):
         if (REPO / name).is_file():
@@ -42,7 +45,9 @@ def venv_with_these_dependencies(folder: Path) -> Path:
     python = folder / "bin" / "python"
     new_site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     Path(new_site, "delegate-test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     return python
@@ -60,8 +65,21 @@ def test_a_regular_install_runs_a_job_from_another_directory(tmp_path):
     python = venv_with_these_dependencies(tmp_path / "venv")
     # Nothing of the checkout on the path: what runs is what was installed.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DELEGATE_CONFIG_DIR", "MLFLOW_TRACKING_URI")}
-    run(str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--ignore-installed",
-        "--disable-pip-version-check", "--quiet", str(source), cwd=tmp_path, env=env)
+    run(
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--ignore-installed",
+        "--disable-pip-version-check",
+        "--quiet",
+        str(source),
+        cwd=tmp_path,
+        env=env,
+    )
     shutil.rmtree(source)  # an editable install would break now; a regular one must not care
 
     elsewhere = tmp_path / "elsewhere"
@@ -76,8 +94,17 @@ def test_a_regular_install_runs_a_job_from_another_directory(tmp_path):
     # A user's own dataset, one YAML file in ./conf of the launch directory, is an option of the installed package.
     (elsewhere / "conf" / "data" / "mydata.yaml").write_text(MY_DATA, encoding="utf-8")
     with ScriptedServer(default=Reply(content="So \\boxed{4}.", prompt_tokens=10, completion_tokens=3)) as server:
-        run(delegate_eval, "data=mydata", "samples=2", "strategy=llm", "llm=openai-compatible",
-            f"llm.base_url={server.base_url}", "cache.enabled=false", cwd=elsewhere, env=env)
+        run(
+            delegate_eval,
+            "data=mydata",
+            "samples=2",
+            "strategy=llm",
+            "llm=openai-compatible",
+            f"llm.base_url={server.base_url}",
+            "cache.enabled=false",
+            cwd=elsewhere,
+            env=env,
+        )
     assert len(server.requests) == 2
     [summary] = elsewhere.glob("outputs/*/*/summary.json")
     assert json.loads(summary.read_text())["n_samples"] == 2

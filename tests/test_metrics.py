@@ -86,12 +86,35 @@ def test_wilson_interval_narrows_with_n():
     assert small[0] < large[0] < 0.8 < large[1] < small[1]
 
 
-def record(correct, latency_s, llm, slm, slm_latency_s, tool_calls, cost_usd, error=None, calls=(1, 0), hits=(0, 0), saved_usd=0.0):
+def record(
+    correct,
+    latency_s,
+    llm,
+    slm,
+    slm_latency_s,
+    tool_calls,
+    cost_usd,
+    error=None,
+    calls=(1, 0),
+    hits=(0, 0),
+    saved_usd=0.0,
+):
     return make_record(
-        correct=correct, latency_s=latency_s, tool_calls=tool_calls, cost_usd=cost_usd, cache_saved_usd=saved_usd, error=error,
+        correct=correct,
+        latency_s=latency_s,
+        tool_calls=tool_calls,
+        cost_usd=cost_usd,
+        cache_saved_usd=saved_usd,
+        error=error,
         usage={
             "llm": RoleUsage(prompt_tokens=llm[0], completion_tokens=llm[1], calls=calls[0], cache_hits=hits[0]),
-            "slm": RoleUsage(prompt_tokens=slm[0], completion_tokens=slm[1], latency_s=slm_latency_s, calls=calls[1], cache_hits=hits[1]),
+            "slm": RoleUsage(
+                prompt_tokens=slm[0],
+                completion_tokens=slm[1],
+                latency_s=slm_latency_s,
+                calls=calls[1],
+                cache_hits=hits[1],
+            ),
         },
     )
 
@@ -186,8 +209,11 @@ def test_token_averages_leave_out_problems_whose_calls_lacked_usage():
         usage_record(RoleUsage(calls=1, prompt_tokens=100, completion_tokens=50), cost_usd=0.1),
         # Two LLM calls, one without usage: its known half would drag the average down, so the problem is left out.
         usage_record(RoleUsage(calls=2, prompt_tokens=200, completion_tokens=20, usage_missing_calls=1), cost_usd=0.2),
-        usage_record(RoleUsage(calls=1, prompt_tokens=300, completion_tokens=150),
-                     RoleUsage(calls=3, usage_missing_calls=3), cost_usd=0.3),
+        usage_record(
+            RoleUsage(calls=1, prompt_tokens=300, completion_tokens=150),
+            RoleUsage(calls=3, usage_missing_calls=3),
+            cost_usd=0.3,
+        ),
     ]
     metrics = summarize(records)
     assert metrics["avg_llm_prompt_tokens"] == 200 and metrics["avg_llm_completion_tokens"] == 100
@@ -210,10 +236,20 @@ def test_a_role_whose_calls_never_reported_usage_has_no_average():
 
 def test_reasoning_and_provider_cached_tokens_are_averaged_per_problem():
     records = [
-        usage_record(RoleUsage(calls=1, prompt_tokens=2000, completion_tokens=500, reasoning_tokens=400,
-                               provider_cached_prompt_tokens=1024)),
-        usage_record(RoleUsage(calls=1, prompt_tokens=1000, completion_tokens=100, reasoning_tokens=0,
-                               provider_cached_prompt_tokens=0)),
+        usage_record(
+            RoleUsage(
+                calls=1,
+                prompt_tokens=2000,
+                completion_tokens=500,
+                reasoning_tokens=400,
+                provider_cached_prompt_tokens=1024,
+            )
+        ),
+        usage_record(
+            RoleUsage(
+                calls=1, prompt_tokens=1000, completion_tokens=100, reasoning_tokens=0, provider_cached_prompt_tokens=0
+            )
+        ),
     ]
     metrics = summarize(records)
     assert (metrics["avg_llm_reasoning_tokens"], metrics["avg_llm_provider_cached_prompt_tokens"]) == (200, 512)
@@ -242,7 +278,10 @@ def test_degraded_problems_are_counted_and_left_out_of_the_clean_accuracy():
 
 
 def test_clean_accuracy_is_undefined_when_no_problem_is_clean():
-    records = [make_record(0, degraded=True, failures=[FAILURE]), make_record(1, correct=False, error="TimeoutError: no reply")]
+    records = [
+        make_record(0, degraded=True, failures=[FAILURE]),
+        make_record(1, correct=False, error="TimeoutError: no reply"),
+    ]
     metrics = summarize(records)
     assert metrics["n_degraded"] == 1 and metrics["accuracy"] == 0.5
     for name in ("accuracy_clean", "accuracy_clean_ci_low", "accuracy_clean_ci_high"):

@@ -54,17 +54,34 @@ def test_only_the_roles_the_strategy_uses_are_checked(launch_dir):
     assert mistake(launch_dir, "strategy=router", "slm=local", "slm.model=/nonexistent/model").startswith("slm.model=")
 
 
-@pytest.mark.parametrize(("override", "line"), [
-    ("concurrency=0", "concurrency=0: must be at least 1; set concurrency to 1 or more"),
-    ("samples=0", "samples=0: must be at least 1; set samples to 1 or more, or to null"),
-    ("max_error_rate=1.5", "max_error_rate=1.5: must be between 0 and 1; set max_error_rate to a value from 0 to 1"),
-    ("max_cost_usd=0", "max_cost_usd=0.0: must be greater than 0; set max_cost_usd to more than 0, or to null"),
-    ("llm.retry_backoff_s=-1", "llm.retry_backoff_s=-1.0: must be at least 0; set llm.retry_backoff_s to 0 or more"),
-    ("llm.retry_max_backoff_s=-0.5", "llm.retry_max_backoff_s=-0.5: must be at least 0; set llm.retry_max_backoff_s to 0 or more"),
-    ("llm.price_output_usd_per_1m=-2", "llm.price_output_usd_per_1m=-2.0: must be at least 0; set llm.price_output_usd_per_1m to 0 or more"),
-    ("llm.max_requests_in_flight=0",
-     "llm.max_requests_in_flight=0: must be at least 1; set llm.max_requests_in_flight to 1 or more, or to null"),
-])
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("concurrency=0", "concurrency=0: must be at least 1; set concurrency to 1 or more"),
+        ("samples=0", "samples=0: must be at least 1; set samples to 1 or more, or to null"),
+        (
+            "max_error_rate=1.5",
+            "max_error_rate=1.5: must be between 0 and 1; set max_error_rate to a value from 0 to 1",
+        ),
+        ("max_cost_usd=0", "max_cost_usd=0.0: must be greater than 0; set max_cost_usd to more than 0, or to null"),
+        (
+            "llm.retry_backoff_s=-1",
+            "llm.retry_backoff_s=-1.0: must be at least 0; set llm.retry_backoff_s to 0 or more",
+        ),
+        (
+            "llm.retry_max_backoff_s=-0.5",
+            "llm.retry_max_backoff_s=-0.5: must be at least 0; set llm.retry_max_backoff_s to 0 or more",
+        ),
+        (
+            "llm.price_output_usd_per_1m=-2",
+            "llm.price_output_usd_per_1m=-2.0: must be at least 0; set llm.price_output_usd_per_1m to 0 or more",
+        ),
+        (
+            "llm.max_requests_in_flight=0",
+            "llm.max_requests_in_flight=0: must be at least 1; set llm.max_requests_in_flight to 1 or more, or to null",
+        ),
+    ],
+)
 def test_numbers_out_of_bounds_name_the_setting_and_what_it_takes(launch_dir, override, line):
     assert mistake(launch_dir, override) == line
 
@@ -74,9 +91,14 @@ def test_an_in_process_models_numbers_are_checked_too(launch_dir):
     assert line == "slm.max_new_tokens=0: must be at least 1; set slm.max_new_tokens to 1 or more"
 
 
-@pytest.mark.parametrize("base_url", [
-    f"http://user:{SECRET}@127.0.0.1:8000/v1", f"https://:{SECRET}@api.example.com/v1", f"user:{SECRET}@127.0.0.1:8000/v1",
-])
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"http://user:{SECRET}@127.0.0.1:8000/v1",
+        f"https://:{SECRET}@api.example.com/v1",
+        f"user:{SECRET}@127.0.0.1:8000/v1",
+    ],
+)
 def test_a_base_url_with_credentials_is_refused_without_showing_them(launch_dir, base_url):
     line = mistake(launch_dir, f"llm.base_url={base_url}")
     assert line.startswith("llm.base_url: carries credentials")
@@ -118,7 +140,9 @@ def test_a_tracking_server_that_does_not_answer_fails_in_seconds(launch_dir, scr
 
 def test_a_tracking_uri_from_the_environment_is_named_as_such(launch_dir, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "bogus://x")
-    assert mistake(launch_dir).startswith("$MLFLOW_TRACKING_URI=bogus://x: unknown scheme 'bogus'; use sqlite:///<path>")
+    assert mistake(launch_dir).startswith(
+        "$MLFLOW_TRACKING_URI=bogus://x: unknown scheme 'bogus'; use sqlite:///<path>"
+    )
 
 
 def test_a_sqlite_store_that_cannot_be_created_is_refused(launch_dir):
@@ -141,12 +165,17 @@ def test_a_cache_that_cannot_be_written_is_refused_unless_it_is_off(launch_dir):
 
 def test_a_device_that_is_unknown_or_absent_is_refused(launch_dir):
     in_process = ["strategy=slm", "slm=local"]
-    assert mistake(launch_dir, *in_process, "device=tpu") == "device=tpu: not a device; use one of auto, cpu, cuda, cuda:N, mps"
+    assert (
+        mistake(launch_dir, *in_process, "device=tpu")
+        == "device=tpu: not a device; use one of auto, cpu, cuda, cuda:N, mps"
+    )
     # The role's own setting, when it does not follow the global one.
     assert mistake(launch_dir, *in_process, "slm.device=cuda:x").startswith("slm.device=cuda:x: not a device")
     count = torch.cuda.device_count()
     if count:
-        assert mistake(launch_dir, *in_process, f"device=cuda:{count}").startswith(f"device=cuda:{count}: there are {count} CUDA devices")
+        assert mistake(launch_dir, *in_process, f"device=cuda:{count}").startswith(
+            f"device=cuda:{count}: there are {count} CUDA devices"
+        )
     else:
         assert mistake(launch_dir, *in_process, "device=cuda").startswith("device=cuda: torch ")
 
@@ -154,7 +183,9 @@ def test_a_device_that_is_unknown_or_absent_is_refused(launch_dir):
 def test_model_files_are_found_before_anything_loads(launch_dir):
     in_process = ["strategy=slm", "slm=local", "device=cpu"]
     gguf = mistake(launch_dir, *in_process, "slm.gguf_file=missing.gguf")
-    assert gguf.startswith("slm.gguf_file=missing.gguf: not in ") and gguf.endswith("use one of SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert gguf.startswith("slm.gguf_file=missing.gguf: not in ") and gguf.endswith(
+        "use one of SmolLM2-135M-Instruct.Q4_1.gguf"
+    )
     assert mistake(launch_dir, *in_process, "slm.model=./models/smollm2") == (
         "slm.model=./models/smollm2: no such folder; give a model folder or a Hugging Face Hub id"
     )
@@ -198,7 +229,9 @@ def test_hub_weights_come_from_the_local_cache_or_a_hub_that_answers(launch_dir,
     started_s = time.perf_counter()
     line = mistake(launch_dir, *hub_model)
     assert time.perf_counter() - started_s < 10
-    assert line.startswith("slm.model=Qwen/Qwen2.5-Math-1.5B-Instruct: not in the Hugging Face cache and the Hub did not answer")
+    assert line.startswith(
+        "slm.model=Qwen/Qwen2.5-Math-1.5B-Instruct: not in the Hugging Face cache and the Hub did not answer"
+    )
 
 
 def test_a_key_added_with_a_plus_or_a_value_that_does_not_resolve_is_refused(launch_dir):
@@ -211,4 +244,7 @@ def test_a_key_added_with_a_plus_or_a_value_that_does_not_resolve_is_refused(lau
 
 
 def test_a_sample_larger_than_the_data_is_refused(launch_dir):
-    assert mistake(launch_dir, "samples=500") == "samples=500: data.builtin=sample.jsonl has 24 problems; use 1..24 or samples=null for all"
+    assert (
+        mistake(launch_dir, "samples=500")
+        == "samples=500: data.builtin=sample.jsonl has 24 problems; use 1..24 or samples=null for all"
+    )

@@ -17,8 +17,18 @@ RECORD = make_record(
     tool_calls=2,
     events={"over_limit": 1},
     delegations=[
-        Delegation("call_1", "ask_math_assistant", '{"question": "6*2?"}', "12", question="6*2?", slm_output="\\boxed{12}",
-                   slm_prompt_tokens=20, slm_completion_tokens=5, slm_latency_s=0.3, slm_cache_hit=False),
+        Delegation(
+            "call_1",
+            "ask_math_assistant",
+            '{"question": "6*2?"}',
+            "12",
+            question="6*2?",
+            slm_output="\\boxed{12}",
+            slm_prompt_tokens=20,
+            slm_completion_tokens=5,
+            slm_latency_s=0.3,
+            slm_cache_hit=False,
+        ),
         Delegation("call_2", "ask_math_assistant", "{}", "over the limit", error="over_limit"),
     ],
     transcript=[{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": []}],
@@ -38,9 +48,17 @@ def test_the_json_on_disk_is_human_readable():
     assert "caf\u00e9" in RECORD.to_json()
     assert data["record_version"] == RECORD_VERSION
     assert data["usage"]["llm"] | {} == {
-        "calls": 2, "prompt_tokens": 120, "completion_tokens": 30, "latency_s": 1.5, "cache_hits": 0,
-        "cached_prompt_tokens": 0, "cached_completion_tokens": 0, "tokens": 150,
-        "usage_missing_calls": 0, "reasoning_tokens": 0, "provider_cached_prompt_tokens": 0,
+        "calls": 2,
+        "prompt_tokens": 120,
+        "completion_tokens": 30,
+        "latency_s": 1.5,
+        "cache_hits": 0,
+        "cached_prompt_tokens": 0,
+        "cached_completion_tokens": 0,
+        "tokens": 150,
+        "usage_missing_calls": 0,
+        "reasoning_tokens": 0,
+        "provider_cached_prompt_tokens": 0,
         "cache_hit_provider_cached_prompt_tokens": 0,
     }
     assert data["delegations"][1]["error"] == "over_limit"
@@ -54,8 +72,14 @@ def test_derived_facts():
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"id": 1, "correct": true, "llm": {"prompt_tokens": 3}}', r"samples.jsonl:2: not a sample record of this delegate version \(record_version None"),
-        (json.dumps(json.loads(make_record(1).to_json()) | {"record_version": 1}), r"record_version 1, this version reads"),
+        (
+            '{"id": 1, "correct": true, "llm": {"prompt_tokens": 3}}',
+            r"samples.jsonl:2: not a sample record of this delegate version \(record_version None",
+        ),
+        (
+            json.dumps(json.loads(make_record(1).to_json()) | {"record_version": 1}),
+            r"record_version 1, this version reads",
+        ),
         (json.dumps(json.loads(make_record(1).to_json()) | {"correct": "maybe"}), r"samples.jsonl:2: field 'correct'"),
         ("# a README", r"samples.jsonl:2: not JSON"),
     ],

@@ -49,8 +49,11 @@ def test_a_registered_key_is_replaced_by_the_marker():
     assert redact(f"Incorrect API key provided: Bearer {CANARY}.") == f"Incorrect API key provided: Bearer {MARKER}."
 
 
-@pytest.mark.parametrize("encode", [lambda s: quote(s, safe=""), lambda s: quote(s, safe="").lower(), quote],
-                         ids=["quote", "lowercase-hex", "slash-kept"])
+@pytest.mark.parametrize(
+    "encode",
+    [lambda s: quote(s, safe=""), lambda s: quote(s, safe="").lower(), quote],
+    ids=["quote", "lowercase-hex", "slash-kept"],
+)
 def test_a_url_encoded_key_is_removed(encode):
     register_secret(ODD_CANARY)
     text = f"GET /v1/models?key={encode(ODD_CANARY)}&x=1"
@@ -129,8 +132,21 @@ def test_secret_looking_environment_variables_are_known_without_registering(monk
 
 @pytest.mark.parametrize(
     "key",
-    ["api_key", "OPENAI_API_KEY", "apiKey", "key", "token", "hf_token", "access_token", "client_secret", "password",
-     "db_passwd", "credentials", "hydra.job.env_set.OPENAI_API_KEY", "basic_auth"],
+    [
+        "api_key",
+        "OPENAI_API_KEY",
+        "apiKey",
+        "key",
+        "token",
+        "hf_token",
+        "access_token",
+        "client_secret",
+        "password",
+        "db_passwd",
+        "credentials",
+        "hydra.job.env_set.OPENAI_API_KEY",
+        "basic_auth",
+    ],
 )
 def test_secret_looking_keys(key):
     assert is_secret_key(key)
@@ -138,9 +154,23 @@ def test_secret_looking_keys(key):
 
 @pytest.mark.parametrize(
     "key",
-    ["api_key_env", "llm.api_key_env", "max_tokens", "max_new_tokens", "max_tokens_param", "prompt_tokens",
-     "reasoning_tokens", "price_input_usd_per_1m", "price_per_token", "max_token", "model", "base_url", "uri",
-     "tokens", "password_file"],
+    [
+        "api_key_env",
+        "llm.api_key_env",
+        "max_tokens",
+        "max_new_tokens",
+        "max_tokens_param",
+        "prompt_tokens",
+        "reasoning_tokens",
+        "price_input_usd_per_1m",
+        "price_per_token",
+        "max_token",
+        "model",
+        "base_url",
+        "uri",
+        "tokens",
+        "password_file",
+    ],
 )
 def test_keys_that_only_mention_a_secret(key):
     assert not is_secret_key(key)
@@ -149,14 +179,24 @@ def test_keys_that_only_mention_a_secret(key):
 def test_a_config_tree_is_redacted_by_key_and_by_value():
     register_secret(CANARY)
     tree = {
-        "llm": {"api_key_env": "OPENAI_API_KEY", "max_tokens": 1024, "max_tokens_param": "max_tokens",
-                "base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "price_input_usd_per_1m": 2.5},
+        "llm": {
+            "api_key_env": "OPENAI_API_KEY",
+            "max_tokens": 1024,
+            "max_tokens_param": "max_tokens",
+            "base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1",
+            "price_input_usd_per_1m": 2.5,
+        },
         "extra": {"api_key": "sentinel-pasted-into-config", "token": None, "secret": {"nested": "x"}},
         "prompts": [f"mentions {CANARY}", 3],
     }
     assert redact_config(tree) == {
-        "llm": {"api_key_env": "OPENAI_API_KEY", "max_tokens": 1024, "max_tokens_param": "max_tokens",
-                "base_url": "http://***@127.0.0.1:8000/v1", "price_input_usd_per_1m": 2.5},
+        "llm": {
+            "api_key_env": "OPENAI_API_KEY",
+            "max_tokens": 1024,
+            "max_tokens_param": "max_tokens",
+            "base_url": "http://***@127.0.0.1:8000/v1",
+            "price_input_usd_per_1m": 2.5,
+        },
         "extra": {"api_key": MARKER, "token": None, "secret": MARKER},
         "prompts": [f"mentions {MARKER}", 3],
     }
@@ -186,7 +226,9 @@ def test_hydra_files_are_rewritten_without_secrets(tmp_path):
     hydra_dir.mkdir()
     base_url = f"http://delegate:{CANARY}@127.0.0.1:8000/v1"
     overrides = [f"llm.base_url={base_url}", f"+hydra.job.env_set.DELEGATE_KEY={ODD_CANARY}", "seed=7"]
-    OmegaConf.save(OmegaConf.create({"llm": {"base_url": base_url, "max_tokens": 64}, "seed": 7}), hydra_dir / "config.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"llm": {"base_url": base_url, "max_tokens": 64}, "seed": 7}), hydra_dir / "config.yaml"
+    )
     OmegaConf.save(OmegaConf.create(overrides), hydra_dir / "overrides.yaml")
     hydra = {
         "run": {"dir": "outputs/${now:%Y-%m-%d}"},
@@ -199,17 +241,27 @@ def test_hydra_files_are_rewritten_without_secrets(tmp_path):
 
     redact_files(hydra_dir)
 
-    assert sorted(path.name for path in hydra_dir.iterdir()) == ["config.yaml", "hydra.yaml", "multirun.yaml", "overrides.yaml"]
+    assert sorted(path.name for path in hydra_dir.iterdir()) == [
+        "config.yaml",
+        "hydra.yaml",
+        "multirun.yaml",
+        "overrides.yaml",
+    ]
     for name in ("config.yaml", "overrides.yaml", "hydra.yaml", "multirun.yaml"):
         text = (hydra_dir / name).read_text(encoding="utf-8")
         assert not carries(text, CANARY) and not carries(text, ODD_CANARY), name
     assert OmegaConf.load(hydra_dir / "overrides.yaml") == [
-        "llm.base_url=http://***@127.0.0.1:8000/v1", f"+hydra.job.env_set.DELEGATE_KEY={MARKER}", "seed=7"
+        "llm.base_url=http://***@127.0.0.1:8000/v1",
+        f"+hydra.job.env_set.DELEGATE_KEY={MARKER}",
+        "seed=7",
     ]
     saved = OmegaConf.load(hydra_dir / "hydra.yaml")
     assert saved.hydra.job.env_set.DELEGATE_KEY == MARKER
     assert OmegaConf.to_container(saved.hydra.run)["dir"] == "outputs/${now:%Y-%m-%d}"  # interpolations kept
-    assert OmegaConf.load(hydra_dir / "config.yaml").llm == {"base_url": "http://***@127.0.0.1:8000/v1", "max_tokens": 64}
+    assert OmegaConf.load(hydra_dir / "config.yaml").llm == {
+        "base_url": "http://***@127.0.0.1:8000/v1",
+        "max_tokens": 64,
+    }
     # Both secrets were found in the files, so they are now known everywhere.
     assert redact(f"{CANARY} {ODD_CANARY}") == f"{MARKER} {MARKER}"
 

@@ -128,8 +128,9 @@ def test_a_run_saved_before_the_data_settings_it_lacks_resumes_with_their_defaul
         del saved["data"][key]
     OmegaConf.save(OmegaConf.create(saved), tmp_path / "config.yaml")
     assert _config_differences(tmp_path / "config.yaml", cfg) == []
-    assert _config_differences(tmp_path / "config.yaml", compose_config(["data=sample", "data.scorer=exact"])) == ["data.scorer"]
-
+    assert _config_differences(tmp_path / "config.yaml", compose_config(["data=sample", "data.scorer=exact"])) == [
+        "data.scorer"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,9 @@ def store(tmp_path_factory):
 
 
 def job_config(**overrides):
-    return OmegaConf.create({"seed": 123, "samples": 6, "llm": {"model": "m", "temperature": 0.0}, "resume": None} | overrides)
+    return OmegaConf.create(
+        {"seed": 123, "samples": 6, "llm": {"model": "m", "temperature": 0.0}, "resume": None} | overrides
+    )
 
 
 def interrupted_run(store, launch_dir: Path, name: str = "run") -> tuple[Path, str]:
@@ -194,7 +197,9 @@ def test_a_changed_setting_refuses_to_resume_and_names_it(tmp_path, store):
     with pytest.raises(ConfigError) as raised:
         find_previous_run(str(folder), tmp_path, store, changed)
     message = str(raised.value)
-    assert message.startswith(f"resume={folder}: the config differs from the interrupted run's in llm.temperature, seed;")
+    assert message.startswith(
+        f"resume={folder}: the config differs from the interrupted run's in llm.temperature, seed;"
+    )
     # Refused before anything is touched.
     assert (folder / "samples.jsonl").read_text(encoding="utf-8") == before
 

@@ -12,12 +12,28 @@ def row(records, method: str) -> dict:
 
 
 def test_the_table_shows_the_clean_accuracy_and_the_degraded_problems():
-    degraded = [make_record(0), make_record(1, correct=False), make_record(2, degraded=True, failures=[FAILURE]),
-                make_record(3, correct=False, error="TimeoutError: no reply")]
+    degraded = [
+        make_record(0),
+        make_record(1, correct=False),
+        make_record(2, degraded=True, failures=[FAILURE]),
+        make_record(3, correct=False, error="TimeoutError: no reply"),
+    ]
     all_degraded = [make_record(0, degraded=True, failures=[FAILURE])]
     lines = summary_table([row(degraded, "router"), row(all_degraded, "down")]).splitlines()
-    assert lines[0].split() == ["run", "method", "accuracy", "accuracy_clean", "avg_latency_s", "avg_llm_tokens",
-                                "avg_slm_tokens", "avg_tool_calls", "cost_usd", "n", "errors", "degraded"]
+    assert lines[0].split() == [
+        "run",
+        "method",
+        "accuracy",
+        "accuracy_clean",
+        "avg_latency_s",
+        "avg_llm_tokens",
+        "avg_slm_tokens",
+        "avg_tool_calls",
+        "cost_usd",
+        "n",
+        "errors",
+        "degraded",
+    ]
     assert "50.0% [15.0%, 85.0%]" in lines[1] and "50.0% [9.5%, 90.5%]" in lines[1]
     assert lines[1].split()[-3:] == ["4", "1", "1"]
     # No clean problem: the clean accuracy is n/a, not nan%.

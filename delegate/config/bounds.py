@@ -1,7 +1,8 @@
 """Bounds of number settings, kept on the schema fields they concern and checked in one way for all of them."""
 
+from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from delegate.errors import ConfigError
 

@@ -24,7 +24,14 @@ DEFAULT_DATA_DIR = "data"
 # A row's fields are listed in an error line up to this many.
 MAX_FIELDS_LISTED = 10
 # What a JSON value is called in an error line, by its Python type.
-JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false", type(None): "null"}
+JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +109,24 @@ def _file_rows(path: Path, setting: str) -> list[_Row]:
                 except json.JSONDecodeError as error:
                     why = f"{error.msg} at column {error.colno}"
                     if not rows:
-                        raise ConfigError(f"{setting}: not a JSON-lines file (line {number}: {why}); "
-                                          "give a file with one JSON object per line") from None
-                    raise ConfigError(f"{setting}: line {number} is not valid JSON ({why}); "
-                                      "fix that line (one JSON object per line)") from None
+                        raise ConfigError(
+                            f"{setting}: not a JSON-lines file (line {number}: {why}); "
+                            "give a file with one JSON object per line"
+                        ) from None
+                    raise ConfigError(
+                        f"{setting}: line {number} is not valid JSON ({why}); fix that line (one JSON object per line)"
+                    ) from None
                 if not isinstance(fields, dict):
-                    raise ConfigError(f"{setting}: line {number} is {JSON_KINDS.get(type(fields), 'not an object')}, "
-                                      "not a JSON object; give a file with one JSON object per line")
+                    raise ConfigError(
+                        f"{setting}: line {number} is {JSON_KINDS.get(type(fields), 'not an object')}, "
+                        "not a JSON object; give a file with one JSON object per line"
+                    )
                 rows.append(_Row(f"line {number}", fields))
     except UnicodeDecodeError:
-        raise ConfigError(f"{setting}: not a JSON-lines file (line {number + 1} is not UTF-8 text); "
-                          "give a file with one JSON object per line") from None
+        raise ConfigError(
+            f"{setting}: not a JSON-lines file (line {number + 1} is not UTF-8 text); "
+            "give a file with one JSON object per line"
+        ) from None
     except OSError as error:
         raise ConfigError(f"{setting}: cannot be read ({error.strerror}); give a readable JSON-lines file") from None
     if not rows:
@@ -139,7 +153,9 @@ def _hub_rows(cfg: DataConfig) -> list[_Row]:
             f"({type(error).__name__}); offline, set data.path=<file.jsonl> or use data=sample"
         ) from error
     if len(dataset) == 0:
-        raise ConfigError(f"data.hub_path={cfg.hub_path}: split {cfg.split!r} has no rows; set data.split to another split")
+        raise ConfigError(
+            f"data.hub_path={cfg.hub_path}: split {cfg.split!r} has no rows; set data.split to another split"
+        )
     return [_Row(f"row {index + 1}", fields) for index, fields in enumerate(dataset.to_list())]
 
 
@@ -151,8 +167,10 @@ def _read_rows(cfg: DataConfig, setting: str) -> list[_Row]:
         if cfg.path is None and cfg.file is not None:
             where = os.environ.get(DATA_DIR_ENV)
             folder = f"{DATA_DIR_ENV}={where}" if where else f"{DATA_DIR_ENV} unset, so ./{DEFAULT_DATA_DIR}"
-            raise ConfigError(f"{setting}: no such file in the data folder {data_dir().resolve()} ({folder}); "
-                              f"set {DATA_DIR_ENV} to the folder that holds {cfg.file}, or give data.path=<file.jsonl>")
+            raise ConfigError(
+                f"{setting}: no such file in the data folder {data_dir().resolve()} ({folder}); "
+                f"set {DATA_DIR_ENV} to the folder that holds {cfg.file}, or give data.path=<file.jsonl>"
+            )
         raise ConfigError(f"{setting}: no such file; give an existing JSON-lines file")
     return _file_rows(path, setting)
 
@@ -168,8 +186,10 @@ def _check_field(rows: list[_Row], field: str, setting: str, fix: str) -> None:
         found = ", ".join(list(first.fields)[:MAX_FIELDS_LISTED]) or "no fields"
         raise ConfigError(f"{setting}: no row has a {field!r} field ({first.where} has {found}); {fix}")
     noun = lacking[0].where.split()[0]
-    raise ConfigError(f"{setting}: {lacking[0].where} has no {field!r} field, which the other rows have; "
-                      f"fix that {noun} (or remove it)")
+    raise ConfigError(
+        f"{setting}: {lacking[0].where} has no {field!r} field, which the other rows have; "
+        f"fix that {noun} (or remove it)"
+    )
 
 
 def _check_question_fields(cfg: DataConfig, rows: list[_Row], setting: str) -> None:
@@ -230,8 +250,10 @@ def read_split(cfg: DataConfig) -> Split:
     _check_field(rows, gold_field, setting, f"set {gold_name} to the field that holds the answer")
     answers = [str(row.fields[gold_field]) for row in rows]
     if cfg.gold_marker is not None and not any(cfg.gold_marker in answer for answer in answers):
-        raise ConfigError(f"data.gold_marker={cfg.gold_marker!r}: no answer in {setting} has it "
-                          f"({rows[0].where}: {answers[0][-60:]!r}); set data.gold_marker=null to use the whole answer field")
+        raise ConfigError(
+            f"data.gold_marker={cfg.gold_marker!r}: no answer in {setting} has it "
+            f"({rows[0].where}: {answers[0][-60:]!r}); set data.gold_marker=null to use the whole answer field"
+        )
     dataset = dataset_id(cfg)
     problems, skipped = [], []
     for index, (row, answer) in enumerate(zip(rows, answers)):
@@ -239,12 +261,16 @@ def read_split(cfg: DataConfig) -> Split:
         has_gold = cfg.gold_marker is None or cfg.gold_marker in answer
         gold = scorer.read_gold(gold_text(answer, cfg.gold_marker)) if has_gold else None
         if gold is not None:
-            problems.append(Problem(id=index, question=_question(cfg, row), gold=gold, dataset=dataset, scorers=scorers))
+            problems.append(
+                Problem(id=index, question=_question(cfg, row), gold=gold, dataset=dataset, scorers=scorers)
+            )
         else:
             skipped.append(row.where)
     if not problems:
-        raise ConfigError(f"{setting}: every row's gold answer is {scorer.unusable_gold} for data.scorer={scorer.name} "
-                          f"({rows[0].where}: {answers[0][-60:]!r}); check {gold_name}={gold_field} and data.gold_marker")
+        raise ConfigError(
+            f"{setting}: every row's gold answer is {scorer.unusable_gold} for data.scorer={scorer.name} "
+            f"({rows[0].where}: {answers[0][-60:]!r}); check {gold_name}={gold_field} and data.gold_marker"
+        )
     return Split(problems, len(skipped), skipped[0] if skipped else None, scorer.unusable_gold)
 
 
@@ -256,10 +282,16 @@ def draw_sample(split: Split, samples: int | None, seed: int, cfg: DataConfig) -
         return split
     ids = [problem.id for problem in split.problems]
     if not 0 < samples <= len(ids):
-        usable = f"{len(ids)} usable problems ({split.n_skipped} skipped)" if split.n_skipped else f"{len(ids)} problems"
-        raise ConfigError(f"samples={samples}: {_source_setting(cfg)} has {usable}; use 1..{len(ids)} or samples=null for all")
+        usable = (
+            f"{len(ids)} usable problems ({split.n_skipped} skipped)" if split.n_skipped else f"{len(ids)} problems"
+        )
+        raise ConfigError(
+            f"samples={samples}: {_source_setting(cfg)} has {usable}; use 1..{len(ids)} or samples=null for all"
+        )
     drawn = set(random.Random(seed).sample(ids, samples))
-    return Split([p for p in split.problems if p.id in drawn], split.n_skipped, split.first_skipped, split.skipped_because)
+    return Split(
+        [p for p in split.problems if p.id in drawn], split.n_skipped, split.first_skipped, split.skipped_because
+    )
 
 
 def skipped_warning(split: Split, cfg: DataConfig) -> str | None:
@@ -267,8 +299,10 @@ def skipped_warning(split: Split, cfg: DataConfig) -> str | None:
     if not split.n_skipped:
         return None
     rows = len(split.problems) + split.n_skipped
-    return (f"{_source_setting(cfg)}: {split.n_skipped} of {rows} rows skipped, gold answer {split.skipped_because} "
-            f"(the first: {split.first_skipped}); counted as n_skipped, not scored")
+    return (
+        f"{_source_setting(cfg)}: {split.n_skipped} of {rows} rows skipped, gold answer {split.skipped_because} "
+        f"(the first: {split.first_skipped}); counted as n_skipped, not scored"
+    )
 
 
 def load_split(cfg: DataConfig, samples: int | None, seed: int) -> Split:

@@ -1,7 +1,8 @@
 """The one async interface every backend implements: a ChatRequest in, text, tool calls, usage and latency out."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 # Receives text as the model writes it (streaming), from the event loop's thread.
 TextSink = Callable[[str], None]

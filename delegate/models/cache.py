@@ -23,8 +23,17 @@ from delegate.models.base import (
 
 # Settings that change how a call is made or billed, never what it returns: not part of the key.
 NOT_IN_KEY = {
-    "name", "price_input_usd_per_1m", "price_cached_input_usd_per_1m", "price_output_usd_per_1m", "api_key_env",
-    "timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight", "max_batch_size",
+    "name",
+    "price_input_usd_per_1m",
+    "price_cached_input_usd_per_1m",
+    "price_output_usd_per_1m",
+    "api_key_env",
+    "timeout_s",
+    "max_retries",
+    "retry_backoff_s",
+    "retry_max_backoff_s",
+    "max_requests_in_flight",
+    "max_batch_size",
     "batch_wait_ms",
 }
 

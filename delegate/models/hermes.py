@@ -67,7 +67,7 @@ def _trimmed(text: str) -> str:
     """The payload without a cut-off closing tag, a code fence, or anything before its first bracket."""
     text = _FENCE.sub("", _without_cut_closing_tag(text.strip()).rstrip()).strip()
     starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    return text[min(starts):] if starts else text
+    return text[min(starts) :] if starts else text
 
 
 def _closed(text: str) -> str:
@@ -140,7 +140,13 @@ def decode_payload(text: str) -> Any:
 def _json_kind(value: Any) -> str:
     """What a decoded value is, in JSON's words (a Python literal's other types by their own name)."""
     kinds = {
-        dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
     }
     return kinds.get(type(value), type(value).__name__)
 
@@ -249,7 +255,9 @@ def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: st
         if message["role"] == "assistant" and message.get("tool_calls"):
             blocks = "".join(
                 "\n<tool_call>\n"
-                + json.dumps({"name": c["function"]["name"], "arguments": _arguments_object(c["function"]["arguments"])})
+                + json.dumps(
+                    {"name": c["function"]["name"], "arguments": _arguments_object(c["function"]["arguments"])}
+                )
                 + "\n</tool_call>"
                 for c in message["tool_calls"]
             )
@@ -264,7 +272,10 @@ def inline_tools(messages: list[dict], tools: list[dict] | None, tool_prompt: st
         first = tools[0].get("function", {})
         argument = next(iter(first.get("parameters", {}).get("required", [])), "")
         description = fill(
-            tool_prompt, tools="\n".join(json.dumps(t) for t in tools), tool_name=first.get("name", ""), tool_argument=argument
+            tool_prompt,
+            tools="\n".join(json.dumps(t) for t in tools),
+            tool_name=first.get("name", ""),
+            tool_argument=argument,
         )
         if inlined and inlined[0]["role"] == "system":
             inlined[0] = {"role": "system", "content": f"{inlined[0]['content']}\n\n{description}"}

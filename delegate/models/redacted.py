@@ -52,7 +52,9 @@ def model_call_error(role: str, error: Exception) -> ModelCallError:
     status_code = getattr(error, "status_code", None)
     if status_code is None:
         status_code = getattr(getattr(error, "response", None), "status_code", None)
-    return ModelCallError(role, type(error).__name__, status_code if isinstance(status_code, int) else None, redact(str(error)))
+    return ModelCallError(
+        role, type(error).__name__, status_code if isinstance(status_code, int) else None, redact(str(error))
+    )
 
 
 def redacted_response(response: ChatResponse) -> ChatResponse:

@@ -6,8 +6,9 @@ import email.utils
 import random
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timezone
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 import openai
 import tenacity

@@ -19,7 +19,9 @@ def read_api_key(env_var: str | None, role: str, required: bool) -> str | None:
         return None
     if not ENV_VAR_NAME.fullmatch(env_var):
         # Never echo the value: it may be the key itself, pasted where its variable's name belongs.
-        raise ConfigError(f"{role}.api_key_env: not an environment variable name; give the variable's name (e.g. OPENAI_API_KEY), never the key")
+        raise ConfigError(
+            f"{role}.api_key_env: not an environment variable name; give the variable's name (e.g. OPENAI_API_KEY), never the key"
+        )
     key = os.environ.get(env_var) or dotenv_values(Path.cwd() / ".env").get(env_var)
     if not key and required:
         raise ConfigError(

@@ -17,9 +17,20 @@ from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_differen
 
 NO_SHARED_PROBLEMS = "no shared problems (different datasets/samples)"
 PAIR_STATISTICS = (
-    "accuracy_baseline", "accuracy_candidate", "accuracy_difference", "difference_ci_low", "difference_ci_high",
-    "mcnemar_p", "both_right", "only_baseline", "only_candidate", "both_wrong",
-    "llm_tokens_change_pct", "total_tokens_change_pct", "cost_change_pct", "latency_change_pct",
+    "accuracy_baseline",
+    "accuracy_candidate",
+    "accuracy_difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "mcnemar_p",
+    "both_right",
+    "only_baseline",
+    "only_candidate",
+    "both_wrong",
+    "llm_tokens_change_pct",
+    "total_tokens_change_pct",
+    "cost_change_pct",
+    "latency_change_pct",
 )
 
 CLEAN_ACCURACY = ("accuracy_clean", "accuracy_clean_ci_low", "accuracy_clean_ci_high")
@@ -67,11 +78,17 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
         n = len(run.records)
         metrics = summarize(run.records)
         row = {
-            "method": run.label, "run": run.run_name, "run_id": run.run_id, "strategy": run.strategy, "n": n,
-            "accuracy": metrics["accuracy"], "accuracy_ci_low": metrics["accuracy_ci_low"],
+            "method": run.label,
+            "run": run.run_name,
+            "run_id": run.run_id,
+            "strategy": run.strategy,
+            "n": n,
+            "accuracy": metrics["accuracy"],
+            "accuracy_ci_low": metrics["accuracy_ci_low"],
             "accuracy_ci_high": metrics["accuracy_ci_high"],
             **{name: _defined(metrics[name]) for name in CLEAN_ACCURACY},
-            "avg_latency_s": metrics["avg_latency_s"], "p95_latency_s": metrics["p95_latency_s"],
+            "avg_latency_s": metrics["avg_latency_s"],
+            "p95_latency_s": metrics["p95_latency_s"],
         }
         for role in roles:
             # A run whose config named no model for a role spent no tokens in it.
@@ -79,9 +96,12 @@ def comparison_rows(runs: list[LoadedRun]) -> list[dict]:
             row[f"avg_{role}_completion_tokens"] = metrics.get(f"avg_{role}_completion_tokens", 0.0)
         cost_per_problem_usd = metrics["cost_usd"] / n
         row |= {
-            "avg_tool_calls": metrics["avg_tool_calls"], "delegation_rate": metrics["delegation_rate"],
-            "cost_per_problem_usd": cost_per_problem_usd, "cost_per_1k_problems_usd": 1000 * cost_per_problem_usd,
-            "cache_hit_rate": metrics["cache_hit_rate"], "errors": int(metrics["n_errors"]),
+            "avg_tool_calls": metrics["avg_tool_calls"],
+            "delegation_rate": metrics["delegation_rate"],
+            "cost_per_problem_usd": cost_per_problem_usd,
+            "cost_per_1k_problems_usd": 1000 * cost_per_problem_usd,
+            "cache_hit_rate": metrics["cache_hit_rate"],
+            "errors": int(metrics["n_errors"]),
             "degraded": int(metrics["n_degraded"]),
         }
         rows.append(row)
@@ -131,8 +151,13 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
         problems_a, problems_b = a.problems, b.problems
         shared = sorted(problems_a.keys() & problems_b.keys())
         row = {
-            "baseline": a.label, "candidate": b.label, "baseline_run_id": a.run_id, "candidate_run_id": b.run_id,
-            "n_baseline": len(problems_a), "n_candidate": len(problems_b), "n_shared": len(shared),
+            "baseline": a.label,
+            "candidate": b.label,
+            "baseline_run_id": a.run_id,
+            "candidate_run_id": b.run_id,
+            "n_baseline": len(problems_a),
+            "n_candidate": len(problems_b),
+            "n_shared": len(shared),
         }
         if not shared:
             rows.append(row | dict.fromkeys(PAIR_STATISTICS) | {"note": NO_SHARED_PROBLEMS})
@@ -144,30 +169,45 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
 
         # Tokens and cost only over the problems that ran to their end with every call's usage reported, in both
         # runs: an unknown count is not zero, nor is a problem cut off by a failure (the metrics leave them out too).
-        reported = [i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_complete and rb.usage_complete]
+        reported = [
+            i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_complete and rb.usage_complete
+        ]
 
         def change(value, indices=range(len(shared))) -> float | None:
             if not indices:
                 return None
-            return change_pct(float(mean(value(records_a[i]) for i in indices)), float(mean(value(records_b[i]) for i in indices)))
+            return change_pct(
+                float(mean(value(records_a[i]) for i in indices)), float(mean(value(records_b[i]) for i in indices))
+            )
 
         row |= {
-            "accuracy_baseline": counts.accuracy_a, "accuracy_candidate": counts.accuracy_b,
-            "accuracy_difference": counts.difference, "difference_ci_low": low, "difference_ci_high": high,
+            "accuracy_baseline": counts.accuracy_a,
+            "accuracy_candidate": counts.accuracy_b,
+            "accuracy_difference": counts.difference,
+            "difference_ci_low": low,
+            "difference_ci_high": high,
             "mcnemar_p": mcnemar_exact_p(counts),
-            "both_right": counts.both_right, "only_baseline": counts.only_a, "only_candidate": counts.only_b,
+            "both_right": counts.both_right,
+            "only_baseline": counts.only_a,
+            "only_candidate": counts.only_b,
             "both_wrong": counts.both_wrong,
             "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens, reported),
             "total_tokens_change_pct": change(_total_tokens, reported),
             "cost_change_pct": change(lambda r: r.cost_usd, reported),
             "latency_change_pct": change(lambda r: r.latency_s),
             "note": "; ".join(
-                note for note, applies in (
-                    (f"on the {len(shared)} shared problems ({len(problems_a)} and {len(problems_b)} in the runs)",
-                     not len(shared) == len(problems_a) == len(problems_b)),
-                    (f"tokens and cost over the {len(reported)} problems that ran to their end with every call's usage reported",
-                     len(reported) < len(shared)),
-                ) if applies
+                note
+                for note, applies in (
+                    (
+                        f"on the {len(shared)} shared problems ({len(problems_a)} and {len(problems_b)} in the runs)",
+                        not len(shared) == len(problems_a) == len(problems_b),
+                    ),
+                    (
+                        f"tokens and cost over the {len(reported)} problems that ran to their end with every call's usage reported",
+                        len(reported) < len(shared),
+                    ),
+                )
+                if applies
             ),
         }
         rows.append(row)
@@ -199,7 +239,9 @@ def oracle_rows(runs: list[LoadedRun]) -> tuple[list[dict], list[str]]:
     rows, notes = [], []
     for router in routers:
         llm, slm = _largest_overlap(router, llms), _largest_overlap(router, slms)
-        shared = sorted(router.problems.keys() & (llm.problems.keys() if llm else set()) & (slm.problems.keys() if slm else set()))
+        shared = sorted(
+            router.problems.keys() & (llm.problems.keys() if llm else set()) & (slm.problems.keys() if slm else set())
+        )
         if not shared:
             notes.append(f"{router.label}: no problems shared with both an llm and an slm run")
             continue
@@ -210,15 +252,26 @@ def oracle_rows(runs: list[LoadedRun]) -> tuple[list[dict], list[str]]:
         llm_accuracy, slm_accuracy, router_accuracy = sum(llm_right) / n, sum(slm_right) / n, sum(router_right) / n
         oracle_accuracy = sum(l or s for l, s in zip(llm_right, slm_right)) / n
         best = max(llm_accuracy, slm_accuracy)
-        rows.append({
-            "router": router.label, "llm": llm.label, "slm": slm.label, "n_shared": n,
-            "llm_accuracy": llm_accuracy, "slm_accuracy": slm_accuracy, "router_accuracy": router_accuracy,
-            "oracle_accuracy": oracle_accuracy,
-            "headroom_captured": None if oracle_accuracy == best else (router_accuracy - best) / (oracle_accuracy - best),
-            "slm_solves_share": slm_accuracy,
-            "only_llm_solves_share": sum(l and not s for l, s in zip(llm_right, slm_right)) / n,
-            "router_right_both_wrong": sum(r and not (l or s) for r, l, s in zip(router_right, llm_right, slm_right)),
-        })
+        rows.append(
+            {
+                "router": router.label,
+                "llm": llm.label,
+                "slm": slm.label,
+                "n_shared": n,
+                "llm_accuracy": llm_accuracy,
+                "slm_accuracy": slm_accuracy,
+                "router_accuracy": router_accuracy,
+                "oracle_accuracy": oracle_accuracy,
+                "headroom_captured": None
+                if oracle_accuracy == best
+                else (router_accuracy - best) / (oracle_accuracy - best),
+                "slm_solves_share": slm_accuracy,
+                "only_llm_solves_share": sum(l and not s for l, s in zip(llm_right, slm_right)) / n,
+                "router_right_both_wrong": sum(
+                    r and not (l or s) for r, l, s in zip(router_right, llm_right, slm_right)
+                ),
+            }
+        )
     return rows, notes
 
 
@@ -239,16 +292,20 @@ def delegation_rows(runs: list[LoadedRun]) -> list[dict]:
         events = Counter()
         for record in run.records:
             events.update(record.events)
-        rows.append({
-            "router": run.label, "run_id": run.run_id, "n": len(run.records),
-            "n_delegated": len(delegated),
-            "accuracy_delegated": _accuracy(delegated),
-            "n_not_delegated": len(direct),
-            "accuracy_not_delegated": _accuracy(direct),
-            "slm_answers_per_problem": sum(d.answered for d in delegations) / len(run.records),
-            "tool_calls": sum(r.tool_calls for r in run.records),
-            "tool_errors": tool_errors,
-            "tool_error_rate": tool_errors / len(delegations) if delegations else None,
-            "events": dict(sorted(events.items())),
-        })
+        rows.append(
+            {
+                "router": run.label,
+                "run_id": run.run_id,
+                "n": len(run.records),
+                "n_delegated": len(delegated),
+                "accuracy_delegated": _accuracy(delegated),
+                "n_not_delegated": len(direct),
+                "accuracy_not_delegated": _accuracy(direct),
+                "slm_answers_per_problem": sum(d.answered for d in delegations) / len(run.records),
+                "tool_calls": sum(r.tool_calls for r in run.records),
+                "tool_errors": tool_errors,
+                "tool_error_rate": tool_errors / len(delegations) if delegations else None,
+                "events": dict(sorted(events.items())),
+            }
+        )
     return rows

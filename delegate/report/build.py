@@ -1,10 +1,10 @@
 """Build one report: pick the runs, read their records, analyse, write the files, and log them as an MLflow run."""
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from delegate.errors import ConfigError
 from delegate.report.analysis import Report, analyse
@@ -36,7 +36,9 @@ def default_out_dir(launch_dir: Path, now: datetime | None = None) -> Path:
     return launch_dir / "outputs" / "reports" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
 
 
-def _write_files(report: Report, out_dir: Path, experiments: dict[str, str], header: str, extra: dict) -> tuple[str, list[Path]]:
+def _write_files(
+    report: Report, out_dir: Path, experiments: dict[str, str], header: str, extra: dict
+) -> tuple[str, list[Path]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(report, out_dir)
     markdown = render_markdown(report, experiments, plots, header)
@@ -70,7 +72,9 @@ def build_report(
     database = sqlite_path(tracking_uri)
     if database is not None and not database.is_file():
         # Opening a missing SQLite store would create an empty one here: say where none was found instead.
-        raise ConfigError(f"no MLflow store at {redacted_uri(tracking_uri)}; run delegate-eval first, or pass --tracking-uri")
+        raise ConfigError(
+            f"no MLflow store at {redacted_uri(tracking_uri)}; run delegate-eval first, or pass --tracking-uri"
+        )
     # One bar per downloaded samples.jsonl would drown the report (the CLI's and the sweep's alike).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(tracking_uri=tracking_uri)

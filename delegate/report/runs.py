@@ -2,9 +2,9 @@
 
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from mlflow.exceptions import MlflowException
 
@@ -55,7 +55,9 @@ class Selection:
 def sweep_run_ids(sweep_dir: Path) -> list[str]:
     """The MLflow run ids of a Hydra sweep's jobs (each job folder holds run_info.json); ConfigError if there are none."""
     if not sweep_dir.is_dir():
-        raise ConfigError(f"--sweep {sweep_dir}: no such folder; pass a sweep folder such as outputs/multirun/<date>/<time>")
+        raise ConfigError(
+            f"--sweep {sweep_dir}: no such folder; pass a sweep folder such as outputs/multirun/<date>/<time>"
+        )
     infos = sorted(sweep_dir.glob(f"*/{RUN_INFO_FILE}"))
     if not infos:
         raise ConfigError(
@@ -71,8 +73,12 @@ def _experiment_runs(client, name: str, tracking_uri: str) -> list:
         raise ConfigError(_no_runs_message([name], tracking_uri))
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment.experiment_id], max_results=RUNS_PER_PAGE, page_token=token,
-                                  order_by=["attributes.start_time ASC"])
+        page = client.search_runs(
+            [experiment.experiment_id],
+            max_results=RUNS_PER_PAGE,
+            page_token=token,
+            order_by=["attributes.start_time ASC"],
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -88,7 +94,11 @@ def _no_runs_message(experiments: list[str], tracking_uri: str) -> str:
 
 
 def select_runs(
-    client, tracking_uri: str, experiments: Iterable[str] = (), run_ids: Iterable[str] = (), sweep_dir: Path | None = None
+    client,
+    tracking_uri: str,
+    experiments: Iterable[str] = (),
+    run_ids: Iterable[str] = (),
+    sweep_dir: Path | None = None,
 ) -> Selection:
     """The finished delegate runs named by id, by a sweep folder, and in each experiment (default: delegate-gsm8k
     when nothing is named). Left out: report runs (with a line when named by id), and with a line saying why,
@@ -102,7 +112,9 @@ def select_runs(
         try:
             candidates.append(client.get_run(run_id))
         except MlflowException:
-            raise ConfigError(f"run {run_id}: no such run at {redacted_uri(tracking_uri)}; check the id or pass --tracking-uri") from None
+            raise ConfigError(
+                f"run {run_id}: no such run at {redacted_uri(tracking_uri)}; check the id or pass --tracking-uri"
+            ) from None
     for name in names:
         candidates.extend(_experiment_runs(client, name, tracking_uri))
     selection, seen = Selection(), set()
@@ -135,7 +147,9 @@ def select_runs(
 _LEGACY_STRATEGY_ROLES = {"llm": ("llm",), "slm": ("slm",), "router": ("llm", "slm")}
 
 
-def method_label(strategy: str, model_names: dict[str, str], records: list[SampleRecord], roles_tag: str | None = None) -> str:
+def method_label(
+    strategy: str, model_names: dict[str, str], records: list[SampleRecord], roles_tag: str | None = None
+) -> str:
     """'<strategy> (<model> -> <model>)' over the roles the strategy used, as delegate.job labels a run: the run's
     `delegate.roles` tag, else (a run written before it) the roles of the three strategies of that time, else the
     roles that made calls."""

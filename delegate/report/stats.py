@@ -1,8 +1,8 @@
 """Paired statistics for two runs scored on the same problems: the 2×2 table, McNemar's exact test, Newcombe's interval."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from scipy.stats import binomtest
 

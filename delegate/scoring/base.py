@@ -5,8 +5,9 @@ scorers; each one says how it found an answer (the rule, as lm-evaluation-harnes
 score can be traced in the record.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from delegate.registry import Registry
 

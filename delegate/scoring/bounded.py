@@ -71,8 +71,12 @@ class _Worker:
         package_root = str(Path(__file__).resolve().parents[2])
         env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "delegate.scoring.bounded"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, encoding="utf-8", env=env,
+            [sys.executable, "-m", "delegate.scoring.bounded"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=env,
         )
         return self._process if self._read_line(self._process, WORKER_START_LIMIT_S) == _READY else None
 

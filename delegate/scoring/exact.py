@@ -30,9 +30,14 @@ def normalize_text(raw: str) -> str:
 @register_scorer("exact")
 class ExactScorer(ScorerBase):
     unusable_gold = "empty"
-    RULES = (("boxed", find_boxed),
-             ("answer_is", lambda text: find_answer_is(text, _CLAIM_END_RE, counts=lambda claim: bool(normalize_text(claim)))),
-             ("hashes", find_hashes))
+    RULES = (
+        ("boxed", find_boxed),
+        (
+            "answer_is",
+            lambda text: find_answer_is(text, _CLAIM_END_RE, counts=lambda claim: bool(normalize_text(claim))),
+        ),
+        ("hashes", find_hashes),
+    )
 
     def read_gold(self, raw: str) -> str | None:
         """The gold trimmed; None when nothing is left once normalized."""

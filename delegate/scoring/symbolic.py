@@ -28,8 +28,12 @@ def _find_answer_is(text: str) -> str | None:
 class SymbolicScorer(ScorerBase):
     unusable_gold = "empty"
     # The first rule that finds something wins; a reply with none of the others may still end on a plain number.
-    RULES = (("boxed", find_boxed), ("answer_is", _find_answer_is), ("hashes", find_hashes),
-             ("last_number", find_last_number))
+    RULES = (
+        ("boxed", find_boxed),
+        ("answer_is", _find_answer_is),
+        ("hashes", find_hashes),
+        ("last_number", find_last_number),
+    )
 
     def read_gold(self, raw: str) -> str | None:
         """The gold LaTeX as written, delimiters and a final full stop removed; None when nothing is left."""

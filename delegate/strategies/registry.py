@@ -1,8 +1,9 @@
 """One registry of strategies: the config's `strategy.name` picks the solver, the roles it uses and its schema."""
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 

@@ -100,11 +100,17 @@ def last_sentence(text: str, max_chars: int = 300) -> str:
     return sentences[-1].strip()[:max_chars] if sentences else ""
 
 
-def read_question(call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages) -> tuple[str | None, str | None, str | None]:
+def read_question(
+    call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages
+) -> tuple[str | None, str | None, str | None]:
     """(question, None, None) for a usable call, else (None, event name, message for the LLM)."""
     if call.name == MALFORMED_CALL_NAME:
         detail = malformed_call_detail(call.arguments)
-        return None, "malformed_call", fill(errors.malformed_call, detail=detail, tool=tool.name, argument=tool.argument)
+        return (
+            None,
+            "malformed_call",
+            fill(errors.malformed_call, detail=detail, tool=tool.name, argument=tool.argument),
+        )
     if call.name != tool.name:
         return None, "unknown_tool", fill(errors.unknown_tool, name=call.name, tool=tool.name)
     try:
@@ -117,8 +123,12 @@ def read_question(call: ToolCall, tool: ToolConfig, errors: ToolErrorMessages) -
     if not question.strip():
         return None, "empty_question", fill(errors.empty_question, argument=tool.argument)
     if len(question) > tool.max_question_chars:
-        return None, "question_too_long", fill(
-            errors.question_too_long, argument=tool.argument, chars=len(question), max_chars=tool.max_question_chars
+        return (
+            None,
+            "question_too_long",
+            fill(
+                errors.question_too_long, argument=tool.argument, chars=len(question), max_chars=tool.max_question_chars
+            ),
         )
     return question.strip(), None, None
 
@@ -157,7 +167,11 @@ class RouterAttempt:
         with span(self.cfg.tool.name, "TOOL", inputs={"name": call.name, "arguments": call.arguments}) as live:
             question, event, result = read_question(call, self.cfg.tool, self.cfg.tool_errors)
             entry = Delegation(
-                tool_call_id=call.id, name=call.name, arguments=call.arguments, result="", question=question,
+                tool_call_id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+                result="",
+                question=question,
                 original_tool_call_id=call.original_id,
             )
             if question is not None:
@@ -194,7 +208,11 @@ class RouterAttempt:
         result = fill(self.cfg.tool_errors.over_limit, max_tool_calls=self.cfg.max_tool_calls)
         self.observer.tool_result(call.id, result)
         return Delegation(
-            tool_call_id=call.id, name=call.name, arguments=call.arguments, result=result, error="over_limit",
+            tool_call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+            result=result,
+            error="over_limit",
             original_tool_call_id=call.original_id,
         )
 
@@ -233,7 +251,9 @@ class RouterAttempt:
         return self.cfg.tool_choice if turns is None or turn < turns else ToolChoice.auto
 
     async def llm_turn(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
         tool_choice: ToolChoice = ToolChoice.auto,
     ):
         # A copy: the conversation grows after this call, and the call's trace keeps what it was sent.

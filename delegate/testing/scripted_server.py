@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
 
 _STREAM_PIECE = 4  # characters per streamed content/arguments delta
 _ERROR_TYPES = {
@@ -94,8 +95,9 @@ class ScriptedServer:
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.scripted = self
         # A short poll interval keeps stop() (and so every test teardown) fast.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="scripted-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="scripted-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -165,8 +167,11 @@ def _usage(reply: Reply) -> Any:
     """The `usage` field a reply sends (or _OMIT): see Reply.usage."""
     if reply.usage != "counts":
         return reply.usage
-    usage: dict[str, Any] = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                             "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+    usage: dict[str, Any] = {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+    }
     if reply.prompt_tokens_details is not None:
         usage["prompt_tokens_details"] = reply.prompt_tokens_details
     if reply.completion_tokens_details is not None:
@@ -234,13 +239,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(reply.status, reply.raw_body, reply.headers)
             return
         if reply.status != 200:
-            self._send_error(reply.status, reply.content or self.responses.get(reply.status, ("error",))[0],
-                             reply.headers)
+            self._send_error(
+                reply.status, reply.content or self.responses.get(reply.status, ("error",))[0], reply.headers
+            )
             return
         completion_id = f"chatcmpl-{scripted._next_id()}"
         tool_calls = [
-            {"id": call.get("id") or f"call_{scripted._next_id()}", "type": "function",
-             "function": {"name": call["name"], "arguments": call["arguments"]}}
+            {
+                "id": call.get("id") or f"call_{scripted._next_id()}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
             for call in reply.tool_calls or []
         ]
         head = {"id": completion_id, "created": int(time.time()), "model": body.get("model", "scripted")}
@@ -255,8 +264,11 @@ class _Handler(BaseHTTPRequestHandler):
             message["tool_calls"] = tool_calls
         if reply.raw_message is not None:
             message = reply.raw_message
-        completion = {**head, "object": "chat.completion",
-                      "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+        completion = {
+            **head,
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        }
         if usage != _OMIT:
             completion["usage"] = usage
         self._send_json(200, completion if reply.raw_body is None else reply.raw_body, reply.headers)
@@ -273,8 +285,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
         def event(delta: dict, finish_reason: str | None = None) -> None:
-            chunk = {**head, "object": "chat.completion.chunk",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+            chunk = {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
             self._write_event(chunk)
 
         if reply.raw_chunks is not None:
@@ -284,14 +299,24 @@ class _Handler(BaseHTTPRequestHandler):
             event({"role": "assistant", "content": ""})
             content = reply.content or ""
             for i in range(0, len(content), _STREAM_PIECE):
-                event({"content": content[i:i + _STREAM_PIECE]})
+                event({"content": content[i : i + _STREAM_PIECE]})
             for index, call in enumerate(tool_calls):
                 fn = call["function"]
-                event({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                       "function": {"name": fn["name"], "arguments": ""}}]})
+                event(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call["id"],
+                                "type": "function",
+                                "function": {"name": fn["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
                 args = fn["arguments"]
                 for i in range(0, len(args), _STREAM_PIECE):
-                    event({"tool_calls": [{"index": index, "function": {"arguments": args[i:i + _STREAM_PIECE]}}]})
+                    event({"tool_calls": [{"index": index, "function": {"arguments": args[i : i + _STREAM_PIECE]}}]})
             event({}, finish)
         if usage != _OMIT:
             self._write_event({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})

@@ -4,10 +4,11 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from delegate.config.schema import TrackingConfig
 from delegate.redaction import redact, redact_config, register_url_credentials
@@ -32,7 +33,7 @@ def resolve_tracking_uri(cfg: TrackingConfig, launch_dir: Path) -> str:
     register_url_credentials(uri)
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        uri = prefix + str((launch_dir / uri[len(prefix):]).resolve())
+        uri = prefix + str((launch_dir / uri[len(prefix) :]).resolve())
     return uri
 
 
@@ -46,7 +47,7 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix):
         return None
-    return Path(tracking_uri[len(prefix):].split("?", 1)[0])
+    return Path(tracking_uri[len(prefix) :].split("?", 1)[0])
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
@@ -92,7 +93,12 @@ def git_commit() -> str:
     """The commit of the delegate checkout that ran the job, or 'unknown' outside git."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -172,7 +178,9 @@ def connect_store(cfg: TrackingConfig, launch_dir: Path) -> Store:
     with store_creation_lock(uri):
         # Opening the client creates or migrates the database; both must happen under the lock.
         client = MlflowClient(tracking_uri=uri)
-        experiment_id = ensure_experiment(client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri))
+        experiment_id = ensure_experiment(
+            client, cfg.experiment, cfg.artifact_location or default_artifact_location(uri)
+        )
     return Store(client, uri, experiment_id)
 
 
@@ -182,7 +190,9 @@ def tracked_run(store: Store, run_name: str, tags: dict[str, str], run_id: str |
     raised — or the status the exception names in `run_status` (a budget stop ends KILLED: stopped on purpose)."""
     client = store.client
     if run_id is None:
-        run_id = client.create_run(store.experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name}).info.run_id
+        run_id = client.create_run(
+            store.experiment_id, run_name=run_name, tags=tags | {"mlflow.runName": run_name}
+        ).info.run_id
     else:
         client.update_run(run_id, status="RUNNING")
         for key, value in tags.items():

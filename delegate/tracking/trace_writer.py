@@ -215,7 +215,11 @@ class TraceWriter:
         """Verdicts of traces that went without them (their record came after they had waited their time)."""
         for trace_id, record in late:
             self._write_verdicts(
-                [verdicts.TraceVerdict(trace_id, verdicts.verdict_tags(record), verdicts.trace_assessments(record, trace_id))]
+                [
+                    verdicts.TraceVerdict(
+                        trace_id, verdicts.verdict_tags(record), verdicts.trace_assessments(record, trace_id)
+                    )
+                ]
             )
 
     def _note_error(self, exc: BaseException) -> None:
@@ -261,17 +265,19 @@ def to_mlflow_span(record: SpanRecord, trace_tags: dict[str, str] | None = None)
         attributes[SpanAttributeKey.TRACE_TAG_PREFIX + TraceTagKey.TRACE_NAME] = _json(record.name)
         for key, value in (trace_tags or {}).items():
             attributes[SpanAttributeKey.TRACE_TAG_PREFIX + key] = _json(value)
-    return Span.from_dict({
-        "trace_id": _base64_id(record.trace_id, 16),
-        "span_id": _base64_id(record.span_id, 8),
-        "parent_span_id": _base64_id(record.parent_id, 8) if record.parent_id is not None else None,
-        "name": record.name,
-        "start_time_unix_nano": record.start_ns,
-        "end_time_unix_nano": record.end_ns,
-        "events": [],
-        "status": {
-            "code": "STATUS_CODE_ERROR" if record.error else "STATUS_CODE_OK",
-            "message": record.error or "",
-        },
-        "attributes": attributes,
-    })
+    return Span.from_dict(
+        {
+            "trace_id": _base64_id(record.trace_id, 16),
+            "span_id": _base64_id(record.span_id, 8),
+            "parent_span_id": _base64_id(record.parent_id, 8) if record.parent_id is not None else None,
+            "name": record.name,
+            "start_time_unix_nano": record.start_ns,
+            "end_time_unix_nano": record.end_ns,
+            "events": [],
+            "status": {
+                "code": "STATUS_CODE_ERROR" if record.error else "STATUS_CODE_OK",
+                "message": record.error or "",
+            },
+            "attributes": attributes,
+        }
+    )

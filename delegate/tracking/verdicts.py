@@ -94,21 +94,31 @@ def rationale(record: SampleRecord) -> str:
     if record.error is not None:
         return f"no answer: a model call failed ({record.error})"
     found = f"extracted {record.extracted!r}" if record.extracted is not None else "no answer found"
-    degraded = f"; degraded, answered after a model call failed ({'; '.join(record.failures)})" if record.degraded else ""
+    degraded = (
+        f"; degraded, answered after a model call failed ({'; '.join(record.failures)})" if record.degraded else ""
+    )
     return f"{found} (rule: {record.extraction_rule}), gold {record.gold!r}{degraded}"
 
 
 def trace_assessments(record: SampleRecord, trace_id: str) -> list["Assessment"]:
     """The gold answer (an expectation from the dataset) and the score (feedback from the scorer) of one trace."""
     gold = Expectation(
-        name=GOLD, value=record.gold, trace_id=trace_id,
+        name=GOLD,
+        value=record.gold,
+        trace_id=trace_id,
         source=AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id=record.dataset),
     )
     correct = Feedback(
-        name=CORRECT, value=record.correct, trace_id=trace_id, rationale=rationale(record),
+        name=CORRECT,
+        value=record.correct,
+        trace_id=trace_id,
+        rationale=rationale(record),
         source=AssessmentSource(source_type=AssessmentSourceType.CODE, source_id=SCORER),
-        metadata={"extracted": "" if record.extracted is None else record.extracted,
-                  "extraction_rule": record.extraction_rule, "verdict": verdict(record)},
+        metadata={
+            "extracted": "" if record.extracted is None else record.extracted,
+            "extraction_rule": record.extraction_rule,
+            "verdict": verdict(record),
+        },
     )
     return [gold, correct]
 
@@ -171,11 +181,16 @@ def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
 def run_description(summary: dict[str, Any], dataset: str) -> str:
     """The run's summary row as the MLflow UI's description (Markdown): method, accuracy with its Wilson 95% CI and
     over the clean problems, tokens per problem per model, cost, latency, failed and degraded problems."""
-    roles = [key.removeprefix("n_").removesuffix("_usage_missing") for key in summary
-             if key.startswith("n_") and key.endswith("_usage_missing") and key != "n_usage_missing"]
+    roles = [
+        key.removeprefix("n_").removesuffix("_usage_missing")
+        for key in summary
+        if key.startswith("n_") and key.endswith("_usage_missing") and key != "n_usage_missing"
+    ]
     tokens = " + ".join(f"{summary[f'avg_{role}_tokens']:.1f} {role.upper()}" for role in roles)
     n_clean = int(summary["n_samples"] - summary["n_errors"] - summary["n_degraded"])
-    clean = accuracy_cell(summary["accuracy_clean"], summary["accuracy_clean_ci_low"], summary["accuracy_clean_ci_high"])
+    clean = accuracy_cell(
+        summary["accuracy_clean"], summary["accuracy_clean_ci_low"], summary["accuracy_clean_ci_high"]
+    )
     return (
         f"**{summary['method']}** on {int(summary['n_samples'])} problems of `{dataset}`: "
         f"accuracy **{summary['accuracy']:.1%}** [{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}] "
@@ -209,7 +224,9 @@ def log_problems_input(client, run_id: str, records: list[SampleRecord], data_cf
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    problems = pd.DataFrame({"id": r.id, "question": r.question, "gold": r.gold} for r in sorted(records, key=lambda r: r.id))
+    problems = pd.DataFrame(
+        {"id": r.id, "question": r.question, "gold": r.gold} for r in sorted(records, key=lambda r: r.id)
+    )
     with warnings.catch_warnings():
         # MLflow's hints for model schemas ("integer columns cannot hold missing values"; a local path that two of
         # its source types, both local, could read) and its own use of pandas say nothing about a table of problems.
@@ -232,7 +249,9 @@ def log_problem_table(client, run_id: str, records: list[SampleRecord]) -> None:
         client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps([*logged, entry]))
 
 
-def log_run_verdicts(run: "TrackedRun", records: list[SampleRecord], summary: dict[str, Any], data_cfg: "DataConfig") -> None:
+def log_run_verdicts(
+    run: "TrackedRun", records: list[SampleRecord], summary: dict[str, Any], data_cfg: "DataConfig"
+) -> None:
     """At the end of a job: the per-problem table, the description and the dataset input of its run, over every
     record. A failure is one line on stderr; the job's results are unaffected."""
     if not records:
@@ -243,8 +262,11 @@ def log_run_verdicts(run: "TrackedRun", records: list[SampleRecord], summary: di
         log_problems_input(run.client, run.run_id, records, data_cfg)
     except Exception as error:  # noqa: BLE001 - the UI's extras must never cost a result
         first_line = (str(error).splitlines() or [""])[0][:300]
-        print(f"delegate: the run's per-problem table, description or dataset could not be logged to the MLflow store "
-              f"(the results are unaffected): {type(error).__name__}: {first_line}", file=sys.stderr)
+        print(
+            f"delegate: the run's per-problem table, description or dataset could not be logged to the MLflow store "
+            f"(the results are unaffected): {type(error).__name__}: {first_line}",
+            file=sys.stderr,
+        )
 
 
 def mlflow_command() -> str:

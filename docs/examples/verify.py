@@ -18,7 +18,9 @@ from delegate.templates import fill
 class VerifyConfig(StrategyConfig):
     prompt: PromptConfig = field(default_factory=PromptConfig)
     # {question} and {answer} are filled in; a reply starting with "yes" accepts the SLM's answer.
-    check_prompt: str = "Question: {question}\nProposed answer: {answer}\nIs the proposed answer correct? Reply yes or no."
+    check_prompt: str = (
+        "Question: {question}\nProposed answer: {answer}\nIs the proposed answer correct? Reply yes or no."
+    )
 
 
 @register_strategy("verify", roles=("slm", "verifier", "llm"), schema=VerifyConfig)

@@ -32,8 +32,12 @@ EXPECTED_TYPES = {
         (role, model): schema
         for role in ("llm", "slm")
         for model, schema in {
-            "gpt-4o": OpenAIModelConfig, "gpt-4o-mini": OpenAIModelConfig, "gpt-4.1-mini": OpenAIModelConfig,
-            "gpt-5-mini": OpenAIModelConfig, "openai-compatible": OpenAIModelConfig, "local": TransformersModelConfig,
+            "gpt-4o": OpenAIModelConfig,
+            "gpt-4o-mini": OpenAIModelConfig,
+            "gpt-4.1-mini": OpenAIModelConfig,
+            "gpt-5-mini": OpenAIModelConfig,
+            "openai-compatible": OpenAIModelConfig,
+            "local": TransformersModelConfig,
             "qwen2.5-math-1.5b": TransformersModelConfig,
         }.items()
     },
@@ -97,7 +101,12 @@ def test_defaults():
     assert (cfg.llm.price_input_usd_per_1m, cfg.llm.price_output_usd_per_1m) == (2.5, 10.0)
     assert cfg.slm.name == "qwen2.5-math-1.5b"
     assert cfg.slm.model == "Qwen/Qwen2.5-Math-1.5B-Instruct"
-    assert (cfg.data.name, cfg.data.hub_path, cfg.data.hub_name, cfg.data.split) == ("gsm8k", "openai/gsm8k", "main", "test")
+    assert (cfg.data.name, cfg.data.hub_path, cfg.data.hub_name, cfg.data.split) == (
+        "gsm8k",
+        "openai/gsm8k",
+        "main",
+        "test",
+    )
     assert cfg.data.path is None and cfg.data.builtin is None
     assert cfg.tracking.experiment == "delegate-gsm8k"
     assert cfg.tracking.uri is None

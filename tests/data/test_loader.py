@@ -115,7 +115,10 @@ def test_missing_answer_field_names_it(tmp_path):
 
 
 def test_custom_fields_and_no_gold_marker(tmp_path):
-    rows = [{"problem": "What is 6*7?", "solution": "6*7 is 42, so the answer is 42"}, {"problem": "1+1?", "solution": " 2 "}]
+    rows = [
+        {"problem": "What is 6*7?", "solution": "6*7 is 42, so the answer is 42"},
+        {"problem": "1+1?", "solution": " 2 "},
+    ]
     path = write_jsonl(tmp_path / "rows.jsonl", rows)
     cfg = DataConfig(name="local", path=str(path), question_field="problem", answer_field="solution", gold_marker=None)
     problems = load_problems(cfg, None, 123)
@@ -159,24 +162,50 @@ def one_line_error(cfg: DataConfig) -> str:
 ROW = '{"question": "1+1?", "answer": "#### 2"}\n'
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("# GSM8K\n\nA README, not data.\n", "not a JSON-lines file (line 1: Expecting value at column 1); "
-                                            "give a file with one JSON object per line"),
-    ("question,answer\n1+1?,2\n", "not a JSON-lines file (line 1: Expecting value at column 1); "
-                                   "give a file with one JSON object per line"),
-    ("", "the file is empty; give a JSON-lines file with one problem per line"),
-    ("\n  \n", "the file is empty; give a JSON-lines file with one problem per line"),
-    (ROW + ROW + '{"question": "2+2?", "answer": \n' + ROW,
-     "line 3 is not valid JSON (Expecting value at column 32); fix that line (one JSON object per line)"),
-    (ROW + '["1+1?", "2"]\n', "line 2 is an array, not a JSON object; give a file with one JSON object per line"),
-    (ROW + '{"question": "2+2?"}\n' + ROW, "line 2 has no 'answer' field, which the other rows have; "
-                                          "fix that line (or remove it)"),
-    ('{"prompt": "1+1?", "answer": "#### 2"}\n' * 2, "no row has a 'question' field (line 1 has prompt, answer); "
-                                                     "set data.question_field to the field that holds the question"),
-    (b"\xff\xfe\x00binary".decode("latin-1"), "not a JSON-lines file (line 1 is not UTF-8 text); "
-                                               "give a file with one JSON object per line"),
-], ids=["readme", "csv", "empty", "blank", "broken-line-3", "not-an-object", "missing-answer-line-2", "no-question",
-        "binary"])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            "# GSM8K\n\nA README, not data.\n",
+            "not a JSON-lines file (line 1: Expecting value at column 1); give a file with one JSON object per line",
+        ),
+        (
+            "question,answer\n1+1?,2\n",
+            "not a JSON-lines file (line 1: Expecting value at column 1); give a file with one JSON object per line",
+        ),
+        ("", "the file is empty; give a JSON-lines file with one problem per line"),
+        ("\n  \n", "the file is empty; give a JSON-lines file with one problem per line"),
+        (
+            ROW + ROW + '{"question": "2+2?", "answer": \n' + ROW,
+            "line 3 is not valid JSON (Expecting value at column 32); fix that line (one JSON object per line)",
+        ),
+        (ROW + '["1+1?", "2"]\n', "line 2 is an array, not a JSON object; give a file with one JSON object per line"),
+        (
+            ROW + '{"question": "2+2?"}\n' + ROW,
+            "line 2 has no 'answer' field, which the other rows have; fix that line (or remove it)",
+        ),
+        (
+            '{"prompt": "1+1?", "answer": "#### 2"}\n' * 2,
+            "no row has a 'question' field (line 1 has prompt, answer); "
+            "set data.question_field to the field that holds the question",
+        ),
+        (
+            b"\xff\xfe\x00binary".decode("latin-1"),
+            "not a JSON-lines file (line 1 is not UTF-8 text); give a file with one JSON object per line",
+        ),
+    ],
+    ids=[
+        "readme",
+        "csv",
+        "empty",
+        "blank",
+        "broken-line-3",
+        "not-an-object",
+        "missing-answer-line-2",
+        "no-question",
+        "binary",
+    ],
+)
 def test_a_bad_file_is_one_line_naming_it_and_the_line(tmp_path, text, line):
     path = tmp_path / "rows.jsonl"
     path.write_bytes(text.encode("latin-1"))
@@ -194,17 +223,24 @@ def test_svamp_loads_with_its_own_fields_and_no_marker():
         pytest.skip(f"SVAMP not found at {SVAMP_TEST}")
     # As it is: no row has the default field, and the line says which setting to change.
     assert "set data.question_field" in one_line_error(DataConfig(name="svamp", path=str(SVAMP_TEST)))
-    cfg = DataConfig(name="svamp", path=str(SVAMP_TEST), question_field="Question", answer_field="Answer", gold_marker=None)
+    cfg = DataConfig(
+        name="svamp", path=str(SVAMP_TEST), question_field="Question", answer_field="Answer", gold_marker=None
+    )
     split = read_split(cfg)
     assert (len(split.problems), split.n_skipped) == (1000, 0)
     first = json.loads(SVAMP_TEST.open(encoding="utf-8").readline())
-    assert split.problems[0] == Problem(id=0, question=first["Question"], gold=str(first["Answer"]), dataset="svamp/test")
+    assert split.problems[0] == Problem(
+        id=0, question=first["Question"], gold=str(first["Answer"]), dataset="svamp/test"
+    )
 
 
 def test_a_gold_marker_no_answer_has_names_the_setting(tmp_path):
-    path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}])
+    path = write_jsonl(
+        tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}]
+    )
     assert one_line_error(local(path)) == (
-        "data.gold_marker='####': no answer in data.path=" f"{path} has it (line 1: '2'); "
+        "data.gold_marker='####': no answer in data.path="
+        f"{path} has it (line 1: '2'); "
         "set data.gold_marker=null to use the whole answer field"
     )
 
@@ -234,7 +270,10 @@ def test_rows_whose_gold_is_not_a_number_are_skipped_counted_and_warned_once(tmp
     # Samples come from the usable rows only, and keep the ids of the split.
     for seed in range(5):
         assert {p.id for p in load_problems(cfg, 2, seed)} <= {0, 2, 4}
-    with pytest.raises(ConfigError, match=rf"samples=4: data.path={re.escape(str(cfg.path))} has 3 usable problems \(2 skipped\); use 1..3"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"samples=4: data.path={re.escape(str(cfg.path))} has 3 usable problems \(2 skipped\); use 1..3",
+    ):
         load_problems(cfg, 4, 0)
 
 
@@ -245,9 +284,15 @@ def test_a_split_with_no_usable_gold_is_an_error(tmp_path):
 
 def test_a_question_template_joins_fields_and_gold_field_names_the_gold(tmp_path):
     rows = [{"Body": "Tom has 3 apples.", "Question": "How many now?", "Answer": 3.0, "n": 1}]
-    cfg = local(write_jsonl(tmp_path / "rows.jsonl", rows), question_template="{Body} {Question}", gold_field="Answer",
-                gold_marker=None)
-    assert read_split(cfg).problems == [Problem(id=0, question="Tom has 3 apples. How many now?", gold="3.0", dataset="local/rows")]
+    cfg = local(
+        write_jsonl(tmp_path / "rows.jsonl", rows),
+        question_template="{Body} {Question}",
+        gold_field="Answer",
+        gold_marker=None,
+    )
+    assert read_split(cfg).problems == [
+        Problem(id=0, question="Tom has 3 apples. How many now?", gold="3.0", dataset="local/rows")
+    ]
 
 
 def test_a_template_field_no_row_has_is_one_line_naming_the_template_and_the_fields(tmp_path):
@@ -257,13 +302,15 @@ def test_a_template_field_no_row_has_is_one_line_naming_the_template_and_the_fie
         "fix data.question_template='{Body} {Questoin}' to use the fields the file has"
     )
     assert one_line_error(local(path, question_template="Body Question")).startswith(
-        "data.question_template='Body Question': names no field;")
+        "data.question_template='Body Question': names no field;"
+    )
 
 
 def test_a_missing_gold_field_names_data_gold_field(tmp_path):
     path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
     assert one_line_error(local(path, gold_field="Answer")).endswith(
-        "no row has a 'Answer' field (line 1 has question, answer); set data.gold_field to the field that holds the answer")
+        "no row has a 'Answer' field (line 1 has question, answer); set data.gold_field to the field that holds the answer"
+    )
 
 
 def test_data_file_is_read_from_the_data_folder_and_data_path_wins(tmp_path, monkeypatch):
@@ -291,7 +338,8 @@ def test_a_file_missing_from_the_data_folder_names_the_setting_and_the_variable(
     monkeypatch.delenv("DELEGATE_DATA_DIR")
     monkeypatch.chdir(tmp_path)
     assert "(DELEGATE_DATA_DIR unset, so ./data); set DELEGATE_DATA_DIR" in one_line_error(
-        DataConfig(name="svamp", file="svamp/test.jsonl"))
+        DataConfig(name="svamp", file="svamp/test.jsonl")
+    )
 
 
 def test_the_datasets_scorer_reads_the_gold_and_its_unusable_golds_are_skipped(tmp_path, caplog):
@@ -300,8 +348,13 @@ def test_the_datasets_scorer_reads_the_gold_and_its_unusable_golds_are_skipped(t
         {"problem": "Blank?", "answer": " "},
         {"problem": "1,000 + 1?", "answer": "1,001"},
     ]
-    cfg = local(write_jsonl(tmp_path / "rows.jsonl", rows), question_field="problem", gold_marker=None,
-                scorer="symbolic", scorers=["exact", "symbolic"])
+    cfg = local(
+        write_jsonl(tmp_path / "rows.jsonl", rows),
+        question_field="problem",
+        gold_marker=None,
+        scorer="symbolic",
+        scorers=["exact", "symbolic"],
+    )
     with caplog.at_level(logging.WARNING):
         split = load_split(cfg, None, 0)
     # Commas stay: they are part of a tuple, and only the numeric scorer reads them as thousands separators.
@@ -312,10 +365,16 @@ def test_the_datasets_scorer_reads_the_gold_and_its_unusable_golds_are_skipped(t
     ]
 
 
-@pytest.mark.parametrize(("fields", "line"), [
-    ({"scorer": "numerc"}, "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
-    ({"scorers": ["exact", "symbolc"]}, "data.scorers: symbolc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
-])
+@pytest.mark.parametrize(
+    ("fields", "line"),
+    [
+        ({"scorer": "numerc"}, "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
+        (
+            {"scorers": ["exact", "symbolc"]},
+            "data.scorers: symbolc is unknown; use one of ['exact', 'numeric', 'symbolic']",
+        ),
+    ],
+)
 def test_an_unknown_scorer_is_one_line_naming_its_setting(tmp_path, fields, line):
     path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
     assert one_line_error(local(path, **fields)) == line

@@ -12,7 +12,10 @@ from delegate.models.backends.transformers_local import TransformersModel, Trans
 def test_each_backend_is_registered_with_its_schema():
     assert BACKENDS.names() == ["openai", "transformers"]
     assert (BACKENDS.get("openai"), BACKENDS.get("openai").schema) == (OpenAICompatibleModel, OpenAIModelConfig)
-    assert (BACKENDS.get("transformers"), BACKENDS.get("transformers").schema) == (TransformersModel, TransformersModelConfig)
+    assert (BACKENDS.get("transformers"), BACKENDS.get("transformers").schema) == (
+        TransformersModel,
+        TransformersModelConfig,
+    )
 
 
 def test_finding_the_backends_imports_no_model_sdk():

@@ -22,7 +22,9 @@ TOOLS = [{"type": "function", "function": {"name": "ask", "parameters": {"type":
 
 
 def scripted_cfg(base_url: str, **overrides) -> OpenAIModelConfig:
-    return OpenAIModelConfig(**{"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None} | overrides)
+    return OpenAIModelConfig(
+        **{"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None} | overrides
+    )
 
 
 def cached_model(base_url: str, cache: ResponseCache, **overrides):
@@ -64,7 +66,10 @@ def test_a_stored_response_survives_a_reopen_of_the_file(tmp_path):
         prompt_tokens=123,
         completion_tokens=45,
         latency_s=1.625,
-        tool_calls=(ToolCall(id="call_1", name="ask", arguments='{"q": "2+2"}'), ToolCall(id="call_2", name="ask", arguments="{bad")),
+        tool_calls=(
+            ToolCall(id="call_1", name="ask", arguments='{"q": "2+2"}'),
+            ToolCall(id="call_2", name="ask", arguments="{bad"),
+        ),
         finish_reason="tool_calls",
     )
     writer = ResponseCache(path)
@@ -87,13 +92,24 @@ def test_what_a_server_left_out_or_added_survives_the_cache(cache):
     """Missing usage stays missing (None, not 0) on replay; reasoning and provider-cached tokens, the backend's
     events and the servers' original tool-call ids come back as they were."""
     response = ChatResponse(
-        text="", prompt_tokens=None, completion_tokens=None, latency_s=0.5,
-        tool_calls=(ToolCall(id="call_local_0", name="ask", arguments="{}", original_id=None),
-                    ToolCall(id="call_local_1", name="ask", arguments="{}", original_id="dup")),
+        text="",
+        prompt_tokens=None,
+        completion_tokens=None,
+        latency_s=0.5,
+        tool_calls=(
+            ToolCall(id="call_local_0", name="ask", arguments="{}", original_id=None),
+            ToolCall(id="call_local_1", name="ask", arguments="{}", original_id="dup"),
+        ),
         events=("tool_call_id_replaced", "tool_call_id_replaced", "usage_missing"),
     )
-    reported = ChatResponse(text="x", prompt_tokens=100, completion_tokens=50, latency_s=0.1, reasoning_tokens=40,
-                            provider_cached_prompt_tokens=64)
+    reported = ChatResponse(
+        text="x",
+        prompt_tokens=100,
+        completion_tokens=50,
+        latency_s=0.1,
+        reasoning_tokens=40,
+        provider_cached_prompt_tokens=64,
+    )
     cache.put("missing", response)
     cache.put("reported", reported)
     assert cache.get("missing") == response and cache.get("missing").usage_missing
@@ -118,7 +134,9 @@ def test_the_same_request_has_the_same_key():
     assert key_of(tools=TOOLS) == key_of(tools=[dict(t) for t in TOOLS])
     # Key order in the identity does not matter.
     identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
-    assert request_key(dict(reversed(identity.items())), ChatRequest(HELLO)) == request_key(identity, ChatRequest(HELLO))
+    assert request_key(dict(reversed(identity.items())), ChatRequest(HELLO)) == request_key(
+        identity, ChatRequest(HELLO)
+    )
 
 
 @pytest.mark.parametrize(
@@ -183,7 +201,9 @@ def test_a_request_that_overrides_nothing_keeps_the_key_it_had_before_requests_c
     identity = {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
     for tools in (None, TOOLS):
         before = json.dumps({"model": identity, "messages": HELLO, "tools": tools}, sort_keys=True, ensure_ascii=False)
-        assert request_key(model_identity(cfg), ChatRequest(HELLO, tools)) == hashlib.sha256(before.encode()).hexdigest()
+        assert (
+            request_key(model_identity(cfg), ChatRequest(HELLO, tools)) == hashlib.sha256(before.encode()).hexdigest()
+        )
     # The same, written down: a key a cache file of an earlier version holds.
     assert request_key(model_identity(cfg), ChatRequest(HELLO)) == DEFAULT_REQUEST_KEY
 
@@ -195,7 +215,9 @@ DEFAULT_REQUEST_KEY = "7997b30ac67931de336449600ae92bcf302b1ce5e4f3580dcbb77a243
 def test_the_key_holds_the_overrides_and_the_sample_index_that_are_set():
     identity = model_identity(scripted_cfg("http://127.0.0.1:9/v1"))
     plain = request_key(identity, ChatRequest(HELLO))
-    seeded = [request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=7), sample_index=i)) for i in range(3)]
+    seeded = [
+        request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=7), sample_index=i)) for i in range(3)
+    ]
     assert len({plain, *seeded}) == 4
     assert request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=7))) == seeded[0]
     assert request_key(identity, ChatRequest(HELLO, config=GenerateConfig(seed=8))) != seeded[0]
@@ -206,7 +228,9 @@ def test_the_key_holds_the_overrides_and_the_sample_index_that_are_set():
 
 
 def test_seeded_samples_are_cached_and_replayed_per_sample_index(scripted_server, cache):
-    scripted_server.set_responder(lambda body: Reply(content=f"sample seeded {body['seed']}, call {len(scripted_server.requests)}"))
+    scripted_server.set_responder(
+        lambda body: Reply(content=f"sample seeded {body['seed']}, call {len(scripted_server.requests)}")
+    )
 
     def samples(k: int) -> list[ChatResponse]:
         requests = [ChatRequest(HELLO, config=GenerateConfig(seed=11), sample_index=i) for i in range(k)]
@@ -272,12 +296,16 @@ def test_the_cache_outlives_the_model_and_ignores_key_and_name(tmp_path, scripte
     scripted_server.push(Reply(content="once", tool_calls=[{"name": "ask", "arguments": '{"q": "1"}'}]))
     path = tmp_path / "responses.sqlite"
     first_cache = ResponseCache(path)
-    [made] = chat_in_turn(cached_model(scripted_server.base_url, first_cache, api_key_env="DELEGATE_TEST_CACHE_KEY"), (HELLO, TOOLS))
+    [made] = chat_in_turn(
+        cached_model(scripted_server.base_url, first_cache, api_key_env="DELEGATE_TEST_CACHE_KEY"), (HELLO, TOOLS)
+    )
     first_cache.close()
 
     second_cache = ResponseCache(path)
     try:
-        model = cached_model(scripted_server.base_url, second_cache, name="renamed", max_retries=0, price_input_usd_per_1m=3.0)
+        model = cached_model(
+            scripted_server.base_url, second_cache, name="renamed", max_retries=0, price_input_usd_per_1m=3.0
+        )
         [replayed] = chat_in_turn(model, (HELLO, TOOLS))
     finally:
         second_cache.close()
@@ -341,16 +369,26 @@ def test_an_empty_or_null_reply_is_not_cached_and_the_recovered_one_is(cache, sc
         assert error.kind == "MalformedResponse"
         first = None
     assert first is None or (first.text.strip(), first.cache_hit) == ("", False)
-    assert cache.get(request_key(model_identity(scripted_cfg(scripted_server.base_url, max_retries=0)), ChatRequest(HELLO))) is None
+    assert (
+        cache.get(
+            request_key(model_identity(scripted_cfg(scripted_server.base_url, max_retries=0)), ChatRequest(HELLO))
+        )
+        is None
+    )
     # The server recovered: the next run asks again and gets (and keeps) the real answer.
-    second, third = chat_in_turn(cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None), (HELLO, None))
+    second, third = chat_in_turn(
+        cached_model(scripted_server.base_url, cache, max_retries=0), (HELLO, None), (HELLO, None)
+    )
     assert (second.text, second.cache_hit, third.text, third.cache_hit) == ("\\boxed{42}", False, "\\boxed{42}", True)
     assert len(scripted_server.requests) == 2
 
 
 def test_an_empty_reply_stored_by_an_older_version_is_a_miss(cache, scripted_server):
     identity = model_identity(scripted_cfg(scripted_server.base_url))
-    cache.put(request_key(identity, ChatRequest(HELLO)), ChatResponse(text="", prompt_tokens=5, completion_tokens=0, latency_s=0.1))
+    cache.put(
+        request_key(identity, ChatRequest(HELLO)),
+        ChatResponse(text="", prompt_tokens=5, completion_tokens=0, latency_s=0.1),
+    )
     scripted_server.push(Reply(content="\\boxed{42}"))
     [response] = chat_in_turn(cached_model(scripted_server.base_url, cache), (HELLO, None))
     assert (response.text, response.cache_hit) == ("\\boxed{42}", False)

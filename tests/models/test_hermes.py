@@ -65,7 +65,11 @@ def test_an_array_of_calls_in_one_block_is_several_calls_numbered_with_the_other
         '<tool_call>{"name": "c"}</tool_call>'
     )
     _, calls = parse_tool_calls(text, id_prefix="p")
-    assert [(c.id, c.name, c.arguments) for c in calls] == [("p_0", "a", '{"x": 1}'), ("p_1", "b", "{}"), ("p_2", "c", "{}")]
+    assert [(c.id, c.name, c.arguments) for c in calls] == [
+        ("p_0", "a", '{"x": 1}'),
+        ("p_1", "b", "{}"),
+        ("p_2", "c", "{}"),
+    ]
 
 
 @pytest.mark.parametrize("separator", ["\n", " ", ",\n", ", "])
@@ -156,9 +160,23 @@ def test_found_says_whether_the_reply_had_a_block():
         f"[{ASK}]",
     ],
     ids=[
-        "strict", "json-fence", "bare-fence", "cut-tag", "cut-tag-short", "cut-tag-one-char", "extra-brace",
-        "trailing-prose", "trailing-fence", "missing-brace", "missing-two-braces", "fence-and-missing-brace",
-        "python-quotes", "python-missing-brace", "mixed-quotes-cut-tag", "arguments-python-string", "parameters-key",
+        "strict",
+        "json-fence",
+        "bare-fence",
+        "cut-tag",
+        "cut-tag-short",
+        "cut-tag-one-char",
+        "extra-brace",
+        "trailing-prose",
+        "trailing-fence",
+        "missing-brace",
+        "missing-two-braces",
+        "fence-and-missing-brace",
+        "python-quotes",
+        "python-missing-brace",
+        "mixed-quotes-cut-tag",
+        "arguments-python-string",
+        "parameters-key",
         "array-of-one",
     ],
 )
@@ -168,13 +186,17 @@ def test_lenient_readings_give_the_same_call(block):
 
 
 def test_python_literals_become_json_values():
-    name, arguments = only_call("<tool_call>{'name': 'f', 'arguments': {'a': True, 'b': False, 'c': None, 'd': (1, 2)}}</tool_call>")
+    name, arguments = only_call(
+        "<tool_call>{'name': 'f', 'arguments': {'a': True, 'b': False, 'c': None, 'd': (1, 2)}}</tool_call>"
+    )
     assert (name, arguments) == ("f", {"a": True, "b": False, "c": None, "d": [1, 2]})
 
 
 def test_latex_backslashes_that_are_not_json_escapes_are_kept():
     # `\s` is not a JSON escape: strict JSON fails, the Python-literal reading keeps the backslash.
-    name, arguments = only_call('<tool_call>{"name": "ask", "arguments": {"question": "What is \\sqrt{16}?"}}</tool_call>')
+    name, arguments = only_call(
+        '<tool_call>{"name": "ask", "arguments": {"question": "What is \\sqrt{16}?"}}</tool_call>'
+    )
     assert (name, arguments) == ("ask", {"question": "What is \\sqrt{16}?"})
 
 
@@ -212,7 +234,9 @@ def test_an_unclosed_think_swallows_the_rest_of_the_reply():
 
 def test_a_closing_think_without_an_opening_one_ends_reasoning_begun_in_the_prompt():
     # Qwen3 and DeepSeek-R1 templates end the prompt with `<think>`: the reply holds only `</think>`.
-    text = f"draft: <tool_call>{ASK}</tool_call></think>Asking for real.<tool_call>{ASK.replace('6*8', '7*8')}</tool_call>"
+    text = (
+        f"draft: <tool_call>{ASK}</tool_call></think>Asking for real.<tool_call>{ASK.replace('6*8', '7*8')}</tool_call>"
+    )
     content, (call,) = parse_tool_calls(text)
     assert content == "Asking for real."
     assert json.loads(call.arguments) == {"question": "What is 7*8?"}
@@ -268,8 +292,22 @@ def test_an_undecodable_block_is_named_after_the_tool_it_names_and_keeps_its_tex
         ("{'name': 'ask', 'arguments': {'question': {1, 2}}}", "arguments that JSON cannot represent"),
     ],
     ids=[
-        "empty", "call-syntax", "prose", "broken-json", "string", "number", "null", "empty-array", "array-of-string",
-        "array-item-without-name", "no-name", "name-number", "name-null", "name-array", "name-object", "python-set",
+        "empty",
+        "call-syntax",
+        "prose",
+        "broken-json",
+        "string",
+        "number",
+        "null",
+        "empty-array",
+        "array-of-string",
+        "array-item-without-name",
+        "no-name",
+        "name-number",
+        "name-null",
+        "name-array",
+        "name-object",
+        "python-set",
     ],
 )
 def test_a_block_naming_no_tool_is_a_malformed_call_that_says_why(block, detail):
@@ -302,15 +340,22 @@ def test_inline_tools_writes_tools_calls_and_results_as_hermes_text():
     messages = [
         {"role": "system", "content": "Solve it."},
         {"role": "user", "content": "What is 6*8?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "ask", "arguments": '{"question": "6*8"}'}}
-        ]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "ask", "arguments": '{"question": "6*8"}'}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "48"},
     ]
     inlined = inline_tools(messages, tools, "Tools:\n{tools}")
     assert inlined[0] == {"role": "system", "content": f"Solve it.\n\nTools:\n{json.dumps(tools[0])}"}
     assert inlined[1] == messages[1]
-    assert inlined[2] == {"role": "assistant", "content": '<tool_call>\n{"name": "ask", "arguments": {"question": "6*8"}}\n</tool_call>'}
+    assert inlined[2] == {
+        "role": "assistant",
+        "content": '<tool_call>\n{"name": "ask", "arguments": {"question": "6*8"}}\n</tool_call>',
+    }
     assert inlined[3] == {"role": "user", "content": "<tool_response>\n48\n</tool_response>"}
     # What the model writes back in that format parses into the same call.
     _, [call] = parse_tool_calls(inlined[2]["content"])
@@ -320,5 +365,6 @@ def test_inline_tools_writes_tools_calls_and_results_as_hermes_text():
 def test_inline_tools_without_tools_keeps_the_history_readable():
     messages = [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "c1", "content": "48"}]
     assert inline_tools(messages, None, "unused {tools}") == [
-        {"role": "user", "content": "hi"}, {"role": "user", "content": "<tool_response>\n48\n</tool_response>"}
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "<tool_response>\n48\n</tool_response>"},
     ]

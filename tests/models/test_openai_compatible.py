@@ -38,7 +38,9 @@ def test_text_usage_and_latency_come_back_as_reported(scripted_server):
 def test_request_carries_model_settings_and_tools(scripted_server):
     scripted_server.push(Reply(content="ok"))
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
-    chat(make_model(scripted_server.base_url, max_tokens=77, temperature=0.0), [{"role": "user", "content": "hi"}], tools)
+    chat(
+        make_model(scripted_server.base_url, max_tokens=77, temperature=0.0), [{"role": "user", "content": "hi"}], tools
+    )
     request = scripted_server.requests[0]
     assert request["model"] == "scripted"
     assert request["max_tokens"] == 77
@@ -76,7 +78,9 @@ def test_a_call_s_timeout_overrides_the_model_s(scripted_server):
 
 
 def test_tool_calls_are_parsed(scripted_server):
-    scripted_server.push(Reply(tool_calls=[{"name": "ask", "arguments": '{"q": "2+2"}'}, {"name": "ask", "arguments": "{bad"}]))
+    scripted_server.push(
+        Reply(tool_calls=[{"name": "ask", "arguments": '{"q": "2+2"}'}, {"name": "ask", "arguments": "{bad"}])
+    )
     response = chat(make_model(scripted_server.base_url), [{"role": "user", "content": "hi"}])
     assert [(c.name, c.arguments) for c in response.tool_calls] == [("ask", '{"q": "2+2"}'), ("ask", "{bad")]
     assert response.finish_reason == "tool_calls"
@@ -97,7 +101,10 @@ def test_server_errors_are_retried_by_the_backend_not_the_sdk(scripted_server):
 def test_errors_past_the_retry_budget_raise(scripted_server):
     scripted_server.push(Reply(status=500), Reply(status=500))
     with pytest.raises(openai.InternalServerError):
-        chat(make_model(scripted_server.base_url, max_retries=1, retry_backoff_s=0.01), [{"role": "user", "content": "hi"}])
+        chat(
+            make_model(scripted_server.base_url, max_retries=1, retry_backoff_s=0.01),
+            [{"role": "user", "content": "hi"}],
+        )
     assert len(scripted_server.requests) == 2
 
 

@@ -41,7 +41,9 @@ def canary_key(request, monkeypatch, tmp_path):
 
 def model_for(base_url: str, cache: ResponseCache | None = None, **overrides):
     """What a job builds for the role: build_model over the schema-typed config (the key named by api_key_env)."""
-    cfg = OpenAIModelConfig(name="scripted", model="scripted", base_url=base_url, api_key_env=KEY_VARIABLE, max_retries=0)
+    cfg = OpenAIModelConfig(
+        name="scripted", model="scripted", base_url=base_url, api_key_env=KEY_VARIABLE, max_retries=0
+    )
     return build_model(OmegaConf.structured(cfg), "slm", cache)
 
 
@@ -125,8 +127,11 @@ def test_credentials_in_the_base_url_leave_no_trace(scripted_server, caplog, log
     )
     # The HTTP clients' own levels too (newer openai SDKs log as httpx2): quiet_libraries(), run by earlier tests,
     # sets them to WARNING.
-    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="httpx"), \
-            caplog.at_level(logging.INFO, logger="httpx2"):
+    with (
+        caplog.at_level(logging.INFO),
+        caplog.at_level(logging.INFO, logger="httpx"),
+        caplog.at_level(logging.INFO, logger="httpx2"),
+    ):
         response = call(model_for(base_url))
         error = failure_of(model_for(base_url))
     assert scripted_server.headers[0]["authorization"].startswith("Basic ")

@@ -29,7 +29,9 @@ def test_each_override_that_is_set_wins_and_the_rest_stay_the_model_s(model_cfg)
 def test_an_override_of_zero_is_an_override_and_a_null_model_temperature_stays_null():
     sampled = OpenAIModelConfig(name="s", model="m", temperature=0.8)
     assert effective_config(sampled, GenerateConfig(temperature=0.0)).temperature == 0.0
-    assert effective_config(OpenAIModelConfig(name="r", model="m", temperature=None), GenerateConfig()).temperature is None
+    assert (
+        effective_config(OpenAIModelConfig(name="r", model="m", temperature=None), GenerateConfig()).temperature is None
+    )
 
 
 def test_overridden_lists_the_settings_that_are_set_in_json_shapes():
@@ -39,4 +41,9 @@ def test_overridden_lists_the_settings_that_are_set_in_json_shapes():
 
 def test_a_request_defaults_to_the_first_sample_with_no_overrides():
     request = ChatRequest([{"role": "user", "content": "hi"}])
-    assert (request.tools, request.tool_choice, request.config, request.sample_index) == (None, "auto", GenerateConfig(), 0)
+    assert (request.tools, request.tool_choice, request.config, request.sample_index) == (
+        None,
+        "auto",
+        GenerateConfig(),
+        0,
+    )

@@ -24,8 +24,13 @@ OK = Reply(content="\\boxed{48}")
 
 
 def make_model(base_url: str, role: str = "llm", **overrides) -> OpenAICompatibleModel:
-    settings = {"name": "scripted", "model": "scripted", "base_url": base_url, "api_key_env": None,
-                "retry_backoff_s": 0.01} | overrides
+    settings = {
+        "name": "scripted",
+        "model": "scripted",
+        "base_url": base_url,
+        "api_key_env": None,
+        "retry_backoff_s": 0.01,
+    } | overrides
     return OpenAICompatibleModel(OpenAIModelConfig(**settings), role=role)
 
 
@@ -63,8 +68,12 @@ def test_transient_statuses_are_retried(scripted_server, status):
 
 @pytest.mark.parametrize(
     "malformed",
-    [Reply(raw_text="<html>502</html>", content_type="text/html"), Reply(raw_text='{"choices": [{"mess'),
-     Reply(raw_body={"choices": []}), Reply(raw_message={"role": "assistant", "content": None})],
+    [
+        Reply(raw_text="<html>502</html>", content_type="text/html"),
+        Reply(raw_text='{"choices": [{"mess'),
+        Reply(raw_body={"choices": []}),
+        Reply(raw_message={"role": "assistant", "content": None}),
+    ],
     ids=["html", "truncated-json", "empty-choices", "null-content"],
 )
 def test_a_malformed_200_is_retried(scripted_server, malformed):
@@ -234,9 +243,9 @@ def test_an_overloaded_endpoint_holds_the_calls_of_every_model_using_it():
 def test_the_breaker_opens_after_identical_failures_naming_the_setting(scripted_server, status, line):
     scripted_server.default = Reply(status=status, content="no: Bearer sk-canary-secret")
     outcomes = chat(make_model(scripted_server.base_url), times=BREAKER_THRESHOLD + 2)
-    assert [type(o) for o in outcomes[:BREAKER_THRESHOLD - 1]] == [type(outcomes[0])] * (BREAKER_THRESHOLD - 1)
+    assert [type(o) for o in outcomes[: BREAKER_THRESHOLD - 1]] == [type(outcomes[0])] * (BREAKER_THRESHOLD - 1)
     assert isinstance(outcomes[0], openai.APIStatusError) and outcomes[0].status_code == status
-    opened = outcomes[BREAKER_THRESHOLD - 1:]
+    opened = outcomes[BREAKER_THRESHOLD - 1 :]
     assert all(isinstance(o, EndpointFailing) and isinstance(o, ConfigError) for o in opened)
     assert all(str(o) == str(opened[0]) for o in opened)
     assert re.search(line, str(opened[0]))

@@ -112,8 +112,14 @@ def test_a_call_is_a_function_call_whatever_its_type_says(scripted_server, shape
     ("shape", "detail"),
     [
         ({"id": "c", "type": "function", "function": {"arguments": "{}"}}, 'no "name"'),
-        ({"id": "c", "type": "function", "function": {"name": None, "arguments": "{}"}}, '"name" is a JSON null, not a string'),
-        ({"id": "c", "type": "function", "function": {"name": 7, "arguments": "{}"}}, '"name" is a JSON number, not a string'),
+        (
+            {"id": "c", "type": "function", "function": {"name": None, "arguments": "{}"}},
+            '"name" is a JSON null, not a string',
+        ),
+        (
+            {"id": "c", "type": "function", "function": {"name": 7, "arguments": "{}"}},
+            '"name" is a JSON number, not a string',
+        ),
         ("ask", 'a JSON string, not an object with a "name"'),
     ],
     ids=["no-name", "null-name", "number-name", "string-call"],
@@ -160,7 +166,9 @@ def test_calls_without_ids_get_unique_local_ids_and_keep_none_as_the_original(sc
 
 
 def test_a_repeated_id_is_replaced_and_the_original_recorded(scripted_server):
-    scripted_server.push(Reply(raw_message=message(call("{}", call_id="call_0"), call("{}", call_id="call_0"), call("{}", call_id=3))))
+    scripted_server.push(
+        Reply(raw_message=message(call("{}", call_id="call_0"), call("{}", call_id="call_0"), call("{}", call_id=3)))
+    )
     response = chat(make_model(scripted_server.base_url))
     first, second, third = response.tool_calls
     assert first.id == first.original_id == "call_0"
@@ -172,8 +180,11 @@ def test_a_repeated_id_is_replaced_and_the_original_recorded(scripted_server):
 
 def test_an_id_already_used_in_the_conversation_is_replaced(scripted_server):
     """Servers that number calls per turn (call_0 every turn) would pair two turns' tool messages with one id."""
-    earlier = [*HELLO, {"role": "assistant", "content": "", "tool_calls": [call("{}", call_id="call_0")]},
-               {"role": "tool", "tool_call_id": "call_0", "content": "48"}]
+    earlier = [
+        *HELLO,
+        {"role": "assistant", "content": "", "tool_calls": [call("{}", call_id="call_0")]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "48"},
+    ]
     scripted_server.push(Reply(raw_message=message(call("{}", call_id="call_0"))))
     [tool_call] = chat(make_model(scripted_server.base_url), earlier).tool_calls
     assert tool_call.id != "call_0" and tool_call.original_id == "call_0"
@@ -233,7 +244,11 @@ def test_streamed_deltas_without_index_or_id_start_a_call_at_each_new_name(scrip
         tool_delta(function={"name": "ask", "arguments": '{"q": 2}'}),  # the same tool again, after complete arguments
         tool_delta(index=0, function={"name": "other", "arguments": "{}"}),  # one index reused for another tool
     )
-    assert [(name, arguments) for _, name, arguments in got] == [("ask", '{"q": 1}'), ("ask", '{"q": 2}'), ("other", "{}")]
+    assert [(name, arguments) for _, name, arguments in got] == [
+        ("ask", '{"q": 1}'),
+        ("ask", '{"q": 2}'),
+        ("other", "{}"),
+    ]
 
 
 def test_a_name_repeated_in_every_delta_of_one_call_is_one_call(scripted_server):
@@ -246,16 +261,21 @@ def test_a_name_repeated_in_every_delta_of_one_call_is_one_call(scripted_server)
 
 def test_streamed_arguments_sent_as_one_object(scripted_server):
     assert streamed_calls(
-        scripted_server, tool_delta(index=0, id="a", function={"name": "ask", "arguments": {"q": 1}}),
+        scripted_server,
+        tool_delta(index=0, id="a", function={"name": "ask", "arguments": {"q": 1}}),
     ) == [("a", "ask", '{"q": 1}')]
 
 
 def test_streamed_calls_without_ids_get_local_ids(scripted_server):
-    scripted_server.push(Reply(raw_chunks=[
-        tool_delta(index=0, function={"name": "ask", "arguments": "{}"}),
-        tool_delta(index=1, function={"name": "ask", "arguments": "{}"}),
-        chunk(finish_reason="tool_calls"),
-    ]))
+    scripted_server.push(
+        Reply(
+            raw_chunks=[
+                tool_delta(index=0, function={"name": "ask", "arguments": "{}"}),
+                tool_delta(index=1, function={"name": "ask", "arguments": "{}"}),
+                chunk(finish_reason="tool_calls"),
+            ]
+        )
+    )
     response = chat(make_model(scripted_server.base_url), streamed=True)
     assert len({c.id for c in response.tool_calls}) == 2 and all(c.id for c in response.tool_calls)
     assert response.events == (TOOL_CALL_ID_REPLACED,) * 2
@@ -293,7 +313,7 @@ def test_tool_call_text_is_left_alone_beside_native_calls(scripted_server):
 
 
 def test_a_tool_call_only_drafted_in_reasoning_is_not_a_call(scripted_server):
-    text = "<think>maybe <tool_call>{\"name\": \"ask\", \"arguments\": {}}</tool_call></think>The answer is 48."
+    text = '<think>maybe <tool_call>{"name": "ask", "arguments": {}}</tool_call></think>The answer is 48.'
     scripted_server.push(Reply(content=text))
     response = chat(make_model(scripted_server.base_url))
     assert (response.tool_calls, response.text, response.events) == ((), text, ())
@@ -312,12 +332,25 @@ def test_a_tool_call_only_drafted_in_reasoning_is_not_a_call(scripted_server):
         (["not", "an", "object"], "a JSON list, not a chat completion object"),
         ("a string", "is text"),
         ({"id": "x", "choices": [{"index": 0, "finish_reason": "stop"}]}, "a choice without a message"),
-        ({"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]}, "neither content"),
+        (
+            {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]},
+            "neither content",
+        ),
         ({"choices": [{"message": {"role": "assistant"}, "finish_reason": "stop"}]}, "neither content"),
         ({"choices": [{"message": {"content": None, "tool_calls": []}, "finish_reason": None}]}, "neither content"),
     ],
-    ids=["empty-choices", "null-choices", "no-choices", "string-choice", "array", "string", "no-message",
-         "null-content", "no-content", "null-content-empty-calls"],
+    ids=[
+        "empty-choices",
+        "null-choices",
+        "no-choices",
+        "string-choice",
+        "array",
+        "string",
+        "no-message",
+        "null-content",
+        "no-content",
+        "null-content-empty-calls",
+    ],
 )
 def test_a_reply_that_is_not_a_completion_fails_the_call_with_one_clear_error(scripted_server, body, error):
     scripted_server.push(Reply(raw_body=body))
@@ -335,7 +368,9 @@ def test_a_reply_that_is_not_a_completion_fails_the_call_with_one_clear_error(sc
     ids=["html", "truncated-json", "truncated-text"],
 )
 @pytest.mark.parametrize("streamed", STREAMED, ids=["plain", "streamed"])
-def test_a_body_that_is_not_json_fails_the_call_without_quoting_it(scripted_server, body, content_type, error, streamed):
+def test_a_body_that_is_not_json_fails_the_call_without_quoting_it(
+    scripted_server, body, content_type, error, streamed
+):
     # Streamed, the body holds no events: the call is asked again without streaming, and gets the same body.
     scripted_server.default = Reply(raw_text=body, content_type=content_type)
     with pytest.raises(MalformedResponse, match=error) as caught:
@@ -385,7 +420,18 @@ def test_no_content_is_an_empty_reply_when_the_finish_reason_says_why(scripted_s
         {"prompt_tokens": 0, "completion_tokens": 0},
         "not an object",
     ],
-    ids=["omitted", "null", "empty", "total-only", "prompt-only", "null-counts", "strings", "negative", "zeros", "string"],
+    ids=[
+        "omitted",
+        "null",
+        "empty",
+        "total-only",
+        "prompt-only",
+        "null-counts",
+        "strings",
+        "negative",
+        "zeros",
+        "string",
+    ],
 )
 @pytest.mark.parametrize("streamed", STREAMED, ids=["plain", "streamed"])
 def test_missing_or_unusable_usage_is_unknown_not_zero(scripted_server, usage, streamed):
@@ -406,9 +452,15 @@ def test_a_stream_that_ignores_include_usage_has_usage_missing(scripted_server):
 
 @pytest.mark.parametrize("streamed", STREAMED, ids=["plain", "streamed"])
 def test_reported_usage_comes_back_with_reasoning_and_cached_tokens(scripted_server, streamed):
-    scripted_server.push(Reply(content="48", prompt_tokens=2006, completion_tokens=300,
-                               prompt_tokens_details={"cached_tokens": 1920, "audio_tokens": 0},
-                               completion_tokens_details={"reasoning_tokens": 256, "audio_tokens": 0}))
+    scripted_server.push(
+        Reply(
+            content="48",
+            prompt_tokens=2006,
+            completion_tokens=300,
+            prompt_tokens_details={"cached_tokens": 1920, "audio_tokens": 0},
+            completion_tokens_details={"reasoning_tokens": 256, "audio_tokens": 0},
+        )
+    )
     response = chat(make_model(scripted_server.base_url), tools=None, streamed=streamed)
     assert (response.prompt_tokens, response.completion_tokens) == (2006, 300)
     assert (response.reasoning_tokens, response.provider_cached_prompt_tokens) == (256, 1920)
@@ -421,8 +473,12 @@ def test_reported_usage_comes_back_with_reasoning_and_cached_tokens(scripted_ser
     ids=["absent", "unusable", "not-objects"],
 )
 def test_details_a_server_does_not_give_are_unknown(scripted_server, prompt_details, completion_details):
-    usage = {"prompt_tokens": 20, "completion_tokens": 5, "prompt_tokens_details": prompt_details,
-             "completion_tokens_details": completion_details}
+    usage = {
+        "prompt_tokens": 20,
+        "completion_tokens": 5,
+        "prompt_tokens_details": prompt_details,
+        "completion_tokens_details": completion_details,
+    }
     scripted_server.push(Reply(content="48", usage=usage))
     response = chat(make_model(scripted_server.base_url), tools=None)
     assert (response.prompt_tokens, response.completion_tokens) == (20, 5)
@@ -431,10 +487,17 @@ def test_details_a_server_does_not_give_are_unknown(scripted_server, prompt_deta
 
 def test_a_call_without_usage_counts_as_a_call_but_adds_no_tokens():
     usage = RoleUsage()
-    usage.add(chat_response(prompt_tokens=100, completion_tokens=10, provider_cached_prompt_tokens=64, reasoning_tokens=4))
+    usage.add(
+        chat_response(prompt_tokens=100, completion_tokens=10, provider_cached_prompt_tokens=64, reasoning_tokens=4)
+    )
     usage.add(chat_response(prompt_tokens=None, completion_tokens=None, latency_s=2.0))
     assert (usage.calls, usage.usage_missing_calls, usage.latency_s) == (2, 1, 3.0)
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens, usage.provider_cached_prompt_tokens) == (100, 10, 4, 64)
+    assert (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.reasoning_tokens,
+        usage.provider_cached_prompt_tokens,
+    ) == (100, 10, 4, 64)
     assert usage.cost_usd(ModelPrices(input_usd_per_1m=1.0, output_usd_per_1m=1.0)) == pytest.approx(110 / 1e6)
 
 
@@ -468,7 +531,11 @@ def chat_response(latency_s: float = 1.0, **fields):
 
 def test_max_completion_tokens_and_no_temperature_for_a_reasoning_model(scripted_server):
     scripted_server.push(Reply(content="48"))
-    chat(make_model(scripted_server.base_url, max_tokens=4096, max_tokens_param="max_completion_tokens", temperature=None))
+    chat(
+        make_model(
+            scripted_server.base_url, max_tokens=4096, max_tokens_param="max_completion_tokens", temperature=None
+        )
+    )
     request = scripted_server.requests[0]
     assert request["max_completion_tokens"] == 4096
     assert "max_tokens" not in request and "temperature" not in request
@@ -486,14 +553,20 @@ def test_the_defaults_send_max_tokens_and_temperature(scripted_server):
 SECRET = "sentinel-SECRET-in-the-echoed-request"
 OPENAI_MAX_TOKENS = {
     "message": f"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead. ({SECRET})",
-    "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter",
+    "type": "invalid_request_error",
+    "param": "max_tokens",
+    "code": "unsupported_parameter",
 }
 OPENAI_TEMPERATURE = {
     "message": f"Unsupported value: 'temperature' does not support 0.0 with this model. Only the default (1) value is supported. {SECRET}",
-    "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value",
+    "type": "invalid_request_error",
+    "param": "temperature",
+    "code": "unsupported_value",
 }
 VLLM_EXTRA_FIELD = {
-    "object": "error", "type": "BadRequestError", "code": 400,
+    "object": "error",
+    "type": "BadRequestError",
+    "code": 400,
     "message": f"[{{'type': 'extra_forbidden', 'loc': ('body', 'max_completion_tokens'), 'msg': 'Extra inputs are not permitted', 'input': '{SECRET}'}}]",
 }
 
@@ -501,21 +574,45 @@ VLLM_EXTRA_FIELD = {
 @pytest.mark.parametrize(
     ("overrides", "error", "status", "line"),
     [
-        ({}, OPENAI_MAX_TOKENS, 400,
-         "llm.max_tokens_param=max_tokens: the server refused 'max_tokens' for model gpt-5-mini (OpenAI's reasoning "
-         "models, o-series and gpt-5, take max_completion_tokens); set llm.max_tokens_param=max_completion_tokens"),
-        ({"max_tokens_param": "max_completion_tokens"}, OPENAI_TEMPERATURE, 400,
-         "llm.temperature=0.0: the server refused 'temperature' for model gpt-5-mini (reasoning models take only their "
-         "default); set llm.temperature=null to leave it out"),
-        ({"max_tokens_param": "max_completion_tokens", "temperature": None}, VLLM_EXTRA_FIELD, 400,
-         "llm.max_tokens_param=max_completion_tokens: the server refused 'max_completion_tokens' for model gpt-5-mini "
-         "(OpenAI's reasoning models, o-series and gpt-5, take max_completion_tokens); set llm.max_tokens_param=max_tokens"),
-        ({}, {"message": f"Unrecognized request argument supplied: max_tokens {SECRET}"}, 422, "set llm.max_tokens_param=max_completion_tokens"),
-        ({}, {"message": SECRET, "param": "max_tokens", "code": "unsupported_parameter"}, 400, "set llm.max_tokens_param=max_completion_tokens"),
+        (
+            {},
+            OPENAI_MAX_TOKENS,
+            400,
+            "llm.max_tokens_param=max_tokens: the server refused 'max_tokens' for model gpt-5-mini (OpenAI's reasoning "
+            "models, o-series and gpt-5, take max_completion_tokens); set llm.max_tokens_param=max_completion_tokens",
+        ),
+        (
+            {"max_tokens_param": "max_completion_tokens"},
+            OPENAI_TEMPERATURE,
+            400,
+            "llm.temperature=0.0: the server refused 'temperature' for model gpt-5-mini (reasoning models take only their "
+            "default); set llm.temperature=null to leave it out",
+        ),
+        (
+            {"max_tokens_param": "max_completion_tokens", "temperature": None},
+            VLLM_EXTRA_FIELD,
+            400,
+            "llm.max_tokens_param=max_completion_tokens: the server refused 'max_completion_tokens' for model gpt-5-mini "
+            "(OpenAI's reasoning models, o-series and gpt-5, take max_completion_tokens); set llm.max_tokens_param=max_tokens",
+        ),
+        (
+            {},
+            {"message": f"Unrecognized request argument supplied: max_tokens {SECRET}"},
+            422,
+            "set llm.max_tokens_param=max_completion_tokens",
+        ),
+        (
+            {},
+            {"message": SECRET, "param": "max_tokens", "code": "unsupported_parameter"},
+            400,
+            "set llm.max_tokens_param=max_completion_tokens",
+        ),
     ],
     ids=["openai-max-tokens", "openai-temperature", "vllm-extra-field", "422-unrecognized", "code-and-param-only"],
 )
-def test_a_refused_parameter_is_one_line_naming_the_setting_and_the_fix(scripted_server, overrides, error, status, line):
+def test_a_refused_parameter_is_one_line_naming_the_setting_and_the_fix(
+    scripted_server, overrides, error, status, line
+):
     # OpenAI wraps the error in {"error": ...}; vLLM sends it bare.
     scripted_server.push(Reply(status=status, raw_body=error if "object" in error else {"error": error}))
     scripted_server.set_responder(lambda body: Reply(status=status, content="unexpected second call"))
@@ -558,13 +655,21 @@ def test_presets_carry_todays_prices_and_reasoning_settings(preset, prices, reas
 
 def test_cached_input_is_priced_at_its_own_rate():
     usage = RoleUsage()
-    usage.add(chat_response(prompt_tokens=2000, completion_tokens=300, provider_cached_prompt_tokens=1500, reasoning_tokens=200))
-    usage.add(chat_response(prompt_tokens=1000, completion_tokens=100, provider_cached_prompt_tokens=1000, cache_hit=True))
+    usage.add(
+        chat_response(
+            prompt_tokens=2000, completion_tokens=300, provider_cached_prompt_tokens=1500, reasoning_tokens=200
+        )
+    )
+    usage.add(
+        chat_response(prompt_tokens=1000, completion_tokens=100, provider_cached_prompt_tokens=1000, cache_hit=True)
+    )
     gpt_5_mini = ModelPrices(input_usd_per_1m=0.25, cached_input_usd_per_1m=0.025, output_usd_per_1m=2.00)
     assert usage.cost_usd(gpt_5_mini) == pytest.approx((500 * 0.25 + 2500 * 0.025 + 400 * 2.00) / 1e6)
     assert usage.cache_saved_usd(gpt_5_mini) == pytest.approx((1000 * 0.025 + 100 * 2.00) / 1e6)
     # No cached-input price: cached input costs what other input costs.
-    assert usage.cost_usd(ModelPrices(input_usd_per_1m=0.25, output_usd_per_1m=2.00)) == pytest.approx((3000 * 0.25 + 400 * 2.00) / 1e6)
+    assert usage.cost_usd(ModelPrices(input_usd_per_1m=0.25, output_usd_per_1m=2.00)) == pytest.approx(
+        (3000 * 0.25 + 400 * 2.00) / 1e6
+    )
 
 
 def test_cached_tokens_above_the_prompt_are_capped_at_the_prompt(scripted_server):

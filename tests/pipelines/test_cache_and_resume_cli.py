@@ -16,13 +16,25 @@ from delegate.records import SampleRecord, parse_record, read_records
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
 
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 # Metrics that depend on the answers and their usage only, never on timing or on where the answers came from.
 DETERMINISTIC_METRICS = {
-    "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-    "avg_llm_prompt_tokens", "avg_llm_completion_tokens", "avg_llm_tokens",
-    "avg_slm_prompt_tokens", "avg_slm_completion_tokens", "avg_slm_tokens",
-    "avg_tool_calls", "delegation_rate", "cost_usd", "n_samples", "n_errors",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "avg_llm_prompt_tokens",
+    "avg_llm_completion_tokens",
+    "avg_llm_tokens",
+    "avg_slm_prompt_tokens",
+    "avg_slm_completion_tokens",
+    "avg_slm_tokens",
+    "avg_tool_calls",
+    "delegation_rate",
+    "cost_usd",
+    "n_samples",
+    "n_errors",
 }
 TIMING_METRICS = {"avg_latency_s", "p50_latency_s", "p95_latency_s", "avg_slm_latency_s"}
 CACHE_METRICS = {"cache_hit_rate", "cache_saved_usd"}
@@ -35,8 +47,10 @@ def answer_half_right(delay_s: float = 0.0):
         gold = GOLD_BY_QUESTION[request["messages"][-1]["content"]]
         answer = gold if int(gold) % 2 == 0 else "-1"
         return Reply(
-            content=f"So the total is \\boxed{{{answer}}}.", prompt_tokens=len(gold) + 40,
-            completion_tokens=int(gold) % 7 + 3, delay_s=delay_s,
+            content=f"So the total is \\boxed{{{answer}}}.",
+            prompt_tokens=len(gold) + 40,
+            completion_tokens=int(gold) % 7 + 3,
+            delay_s=delay_s,
         )
 
     return respond
@@ -44,8 +58,13 @@ def answer_half_right(delay_s: float = 0.0):
 
 def llm_job(server: ScriptedServer, *extra: str) -> list[str]:
     return [
-        "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={server.base_url}",
-        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", *extra,
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={server.base_url}",
+        "llm.price_input_usd_per_1m=2.5",
+        "llm.price_output_usd_per_1m=10",
+        *extra,
     ]
 
 
@@ -71,7 +90,9 @@ def test_a_repeated_job_is_answered_from_the_cache(tmp_path, scripted_server):
 
     client, (made, replayed) = mlflow_runs(tmp_path)
     assert made.info.status == replayed.info.status == "FINISHED"
-    assert set(made.data.metrics) == set(replayed.data.metrics) >= DETERMINISTIC_METRICS | TIMING_METRICS | CACHE_METRICS
+    assert (
+        set(made.data.metrics) == set(replayed.data.metrics) >= DETERMINISTIC_METRICS | TIMING_METRICS | CACHE_METRICS
+    )
     for name in set(made.data.metrics) - TIMING_METRICS - CACHE_METRICS:
         assert replayed.data.metrics[name] == pytest.approx(made.data.metrics[name]), name
     assert made.data.metrics["cost_usd"] > 0
@@ -90,7 +111,8 @@ def test_a_repeated_job_is_answered_from_the_cache(tmp_path, scripted_server):
         assert before.usage["llm"].cache_hits == 0
         assert (record.response, record.correct) == (before.response, before.correct)
         assert (record.usage["llm"].prompt_tokens, record.usage["llm"].completion_tokens) == (
-            before.usage["llm"].prompt_tokens, before.usage["llm"].completion_tokens
+            before.usage["llm"].prompt_tokens,
+            before.usage["llm"].completion_tokens,
         )
         assert record.cache_saved_usd == pytest.approx(record.cost_usd) and record.cost_usd > 0
         assert before.cache_saved_usd == 0
@@ -129,7 +151,11 @@ def start_cli(cwd: Path, *overrides: str) -> subprocess.Popen:
     log = cwd / "interrupted.log"
     with log.open("w") as out:
         return subprocess.Popen(
-            [str(DELEGATE_EVAL), *overrides], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=as_from_a_terminal
+            [str(DELEGATE_EVAL), *overrides],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=as_from_a_terminal,
         )
 
 
@@ -141,7 +167,9 @@ def wait_for_records(cwd: Path, process: subprocess.Popen, at_least: int, timeou
         if found and found[0].read_bytes().count(b"\n") >= at_least:
             return found[0]
         if process.poll() is not None:
-            pytest.fail(f"the job ended (rc {process.returncode}) first:\n{(cwd / 'interrupted.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"the job ended (rc {process.returncode}) first:\n{(cwd / 'interrupted.log').read_text()[-3000:]}"
+            )
         time.sleep(0.02)
     process.kill()
     pytest.fail(f"no {at_least} records in {timeout_s}s")
@@ -179,7 +207,13 @@ def finished_before(samples: Path) -> list[SampleRecord]:
 
 
 def check_resumed(
-    cwd: Path, server: ScriptedServer, samples: Path, run_id: str, before: list[dict], resume: str, uninterrupted,
+    cwd: Path,
+    server: ScriptedServer,
+    samples: Path,
+    run_id: str,
+    before: list[dict],
+    resume: str,
+    uninterrupted,
     every_finished_problem_traced: bool,
 ):
     requests_before = len(server.requests)
@@ -243,7 +277,13 @@ def test_a_job_stopped_by_ctrl_c_or_sigterm_resumes_from_its_run_folder(tmp_path
     assert run_id == run.info.run_id
 
     check_resumed(
-        tmp_path, scripted_server, samples, run_id, before, str(samples.parent.relative_to(tmp_path)), uninterrupted,
+        tmp_path,
+        scripted_server,
+        samples,
+        run_id,
+        before,
+        str(samples.parent.relative_to(tmp_path)),
+        uninterrupted,
         every_finished_problem_traced=True,
     )
 
@@ -275,7 +315,9 @@ def test_resuming_with_a_changed_override_is_refused(tmp_path, scripted_server):
     assert refused.returncode == 2
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error: resume=")]
     assert len(errors) == 1, refused.stderr[-3000:]
-    assert errors[0].startswith(f"error: resume={samples.parent}: the config differs from the interrupted run's in seed;")
+    assert errors[0].startswith(
+        f"error: resume={samples.parent}: the config differs from the interrupted run's in seed;"
+    )
     assert "Traceback" not in refused.stderr
     assert len(scripted_server.requests) == 2
     assert samples.read_text(encoding="utf-8") == before

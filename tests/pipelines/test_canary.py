@@ -36,9 +36,7 @@ def echoing_slm(request: dict) -> Reply:
 def launch_dir_texts(root: Path) -> dict[Path, str]:
     """Every file under the launch directory but the `.env` the key is kept in, read as text (bytes as latin-1)."""
     return {
-        path: path.read_bytes().decode("latin-1")
-        for path in root.rglob("*")
-        if path.is_file() and path.name != ".env"
+        path: path.read_bytes().decode("latin-1") for path in root.rglob("*") if path.is_file() and path.name != ".env"
     }
 
 
@@ -53,10 +51,20 @@ def test_a_canary_key_appears_nowhere(tmp_path, key_in):
         # Every fourth LLM request fails with the headers echoed in the error body: those problems end in `error`.
         llm.fail_every(4, Reply(status=500, content="upstream failed, request was", echo_headers=True))
         done = run_eval(
-            tmp_path, "experiment=local", "strategy=router", "samples=6", "max_error_rate=1.0",
-            "llm=openai-compatible", f"llm.base_url={llm.base_url}", "llm.model=echo-llm", "llm.max_retries=0",
+            tmp_path,
+            "experiment=local",
+            "strategy=router",
+            "samples=6",
+            "max_error_rate=1.0",
+            "llm=openai-compatible",
+            f"llm.base_url={llm.base_url}",
+            "llm.model=echo-llm",
+            "llm.max_retries=0",
             f"llm.api_key_env={KEY_VARIABLE}",
-            "slm=openai-compatible", f"slm.base_url={slm.base_url}", "slm.model=echo-slm", "slm.max_retries=0",
+            "slm=openai-compatible",
+            f"slm.base_url={slm.base_url}",
+            "slm.model=echo-slm",
+            "slm.max_retries=0",
             f"slm.api_key_env={KEY_VARIABLE}",
             env=env,
         )
@@ -75,7 +83,9 @@ def test_a_canary_key_appears_nowhere(tmp_path, key_in):
     # What was scanned: the run's records, artifacts, store and the job's log.
     scanned = {p.name for p in tmp_path.rglob("*") if p.is_file()}
     assert {"samples.jsonl", "mlflow.db", "config.yaml", "overrides.yaml"} <= scanned
-    records = [json.loads(line) for p in tmp_path.glob("outputs/**/samples.jsonl") for line in p.read_text().splitlines()]
+    records = [
+        json.loads(line) for p in tmp_path.glob("outputs/**/samples.jsonl") for line in p.read_text().splitlines()
+    ]
     # Each kind of echo happened, and was redacted: an LLM error, an SLM error (a degraded problem), the replies.
     assert any(r["error"] and "Bearer [REDACTED]" in r["error"] for r in records)
     assert any(r["degraded"] and "Bearer [REDACTED]" in r["failures"][0] for r in records)

@@ -39,9 +39,13 @@ def clean_env(tmp_path, monkeypatch):
 def served_overrides(server, tmp_path: Path) -> list[str]:
     """Both roles at the scripted server, the built-in problems, the MLflow store in tmp_path."""
     return [
-        "llm=openai-compatible", f"llm.base_url={server.base_url}",
-        "slm=openai-compatible", f"slm.base_url={server.base_url}",
-        "data=sample", "samples=3", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "llm=openai-compatible",
+        f"llm.base_url={server.base_url}",
+        "slm=openai-compatible",
+        f"slm.base_url={server.base_url}",
+        "data=sample",
+        "samples=3",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
     ]
 
 
@@ -52,9 +56,25 @@ def test_passes_against_the_scripted_server_with_one_token_calls(clean_env, caps
     assert status == 0, out + err
     assert lines and all(line.startswith("✓ ") for line in lines), out
     names = [line[2:].split(":")[0] for line in lines]
-    assert names == ["python", "packages", "config", "resume", "run limits", "llm settings", "llm device", "llm api key",
-                     "slm settings", "slm device", "slm api key", "tracking", "cache", "data",
-                     "llm endpoint", "slm endpoint", "tracking store"]
+    assert names == [
+        "python",
+        "packages",
+        "config",
+        "resume",
+        "run limits",
+        "llm settings",
+        "llm device",
+        "llm api key",
+        "slm settings",
+        "slm device",
+        "slm api key",
+        "tracking",
+        "cache",
+        "data",
+        "llm endpoint",
+        "slm endpoint",
+        "tracking store",
+    ]
     assert "3 problems (samples=3 drawn with seed=123)" in out
     # One real call per role, each for a single token, never retried.
     assert len(scripted_server.requests) == 2
@@ -69,8 +89,13 @@ def test_a_missing_key_fails_naming_it_and_no_key_is_ever_printed(clean_env, cap
     scripted_server.default = Reply(content="OK", completion_tokens=1)
     monkeypatch.setenv("DELEGATE_CHECK_TEST_KEY", SENTINEL_KEY)
     status, out, err = run_check(
-        capsys, "llm=gpt-4o", "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}",
-        "slm.api_key_env=DELEGATE_CHECK_TEST_KEY", "data=sample", f"tracking.uri=sqlite:///{clean_env}/mlflow.db",
+        capsys,
+        "llm=gpt-4o",
+        "slm=openai-compatible",
+        f"slm.base_url={scripted_server.base_url}",
+        "slm.api_key_env=DELEGATE_CHECK_TEST_KEY",
+        "data=sample",
+        f"tracking.uri=sqlite:///{clean_env}/mlflow.db",
     )
     assert status == 1
     key_line = next(line for line in out.splitlines() if line.startswith("✗ llm api key"))
@@ -90,18 +115,27 @@ def test_a_refused_key_is_reported_without_the_servers_echo_of_it(clean_env, cap
     # Servers quote part of a wrong key back ("Incorrect API key provided: sk-..."): the check must not pass it on.
     scripted_server.default = Reply(status=401, content=f"Incorrect API key provided: {SENTINEL_KEY}")
     monkeypatch.setenv("DELEGATE_CHECK_TEST_KEY", SENTINEL_KEY)
-    status, out, err = run_check(capsys, *served_overrides(scripted_server, clean_env), "llm.api_key_env=DELEGATE_CHECK_TEST_KEY")
+    status, out, err = run_check(
+        capsys, *served_overrides(scripted_server, clean_env), "llm.api_key_env=DELEGATE_CHECK_TEST_KEY"
+    )
     assert status == 1
-    assert f"✗ llm endpoint: {scripted_server.base_url} refused the key (HTTP 401) — fix: check the key in $DELEGATE_CHECK_TEST_KEY" in out
+    assert (
+        f"✗ llm endpoint: {scripted_server.base_url} refused the key (HTTP 401) — fix: check the key in $DELEGATE_CHECK_TEST_KEY"
+        in out
+    )
     assert SENTINEL_KEY not in out + err
 
 
 def test_an_unreadable_dataset_fails_with_the_fix(clean_env, capsys, scripted_server):
     scripted_server.default = Reply(content="OK", completion_tokens=1)
-    status, out, _ = run_check(capsys, *served_overrides(scripted_server, clean_env), "data.path=/nonexistent/test.jsonl")
+    status, out, _ = run_check(
+        capsys, *served_overrides(scripted_server, clean_env), "data.path=/nonexistent/test.jsonl"
+    )
     assert status == 1
     failures = [line for line in out.splitlines() if line.startswith("✗")]
-    assert failures == ["✗ data: data.path=/nonexistent/test.jsonl: no such file — fix: give an existing JSON-lines file"]
+    assert failures == [
+        "✗ data: data.path=/nonexistent/test.jsonl: no such file — fix: give an existing JSON-lines file"
+    ]
 
 
 def test_an_existing_store_is_checked_without_leaving_a_run(clean_env, capsys, scripted_server):
@@ -135,8 +169,18 @@ def test_console_script_fails_without_a_key(tmp_path, scripted_server):
     scripted_server.default = Reply(content="OK", completion_tokens=1)
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "MLFLOW_TRACKING_URI")}
     done = subprocess.run(
-        [str(DELEGATE_CHECK), "llm=gpt-4o", "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}", "data=sample"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            str(DELEGATE_CHECK),
+            "llm=gpt-4o",
+            "slm=openai-compatible",
+            f"slm.base_url={scripted_server.base_url}",
+            "data=sample",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1, done.stderr
     failures = [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("✗")]
@@ -147,10 +191,13 @@ def test_console_script_fails_without_a_key(tmp_path, scripted_server):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("override", "line"), [
-    ("smaples=2", "error: unknown key 'smaples' — did you mean 'samples'?\n"),
-    ("strategy=oracle", "error: strategy=oracle is not an option; use one of llm, router, slm\n"),
-])
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("smaples=2", "error: unknown key 'smaples' — did you mean 'samples'?\n"),
+        ("strategy=oracle", "error: strategy=oracle is not an option; use one of llm, router, slm\n"),
+    ],
+)
 def test_a_mistake_reads_as_delegate_eval_says_it(clean_env, capsys, override, line):
     status, _, err = run_check(capsys, override)
     assert (status, err) == (2, line)

@@ -39,8 +39,11 @@ def test_help_describes_the_tool_groups_options_keys_and_examples(launch_dir, ca
     # Every group with its options from conf/, the default marked; never the ConfigStore's schema nodes.
     assert "_schema" not in out
     for group, options in {
-        "data": ["gsm8k", "sample"], "strategy": ["llm", "router", "slm"], "llm": ["gpt-4o", "openai-compatible", "local"],
-        "slm": ["qwen2.5-math-1.5b", "openai-compatible", "local"], "tracking": ["local", "server"],
+        "data": ["gsm8k", "sample"],
+        "strategy": ["llm", "router", "slm"],
+        "llm": ["gpt-4o", "openai-compatible", "local"],
+        "slm": ["qwen2.5-math-1.5b", "openai-compatible", "local"],
+        "tracking": ["local", "server"],
         "experiment": ["compare", "compare-local", "local", "reference"],
     }.items():
         assert f"\n  {group}" in out
@@ -57,28 +60,42 @@ def test_help_describes_the_tool_groups_options_keys_and_examples(launch_dir, ca
     assert not (launch_dir / "outputs").exists()
 
 
-@pytest.mark.parametrize("arguments, line", [
-    (["smaples=2"], "unknown key 'smaples' — did you mean 'samples'?"),
-    (["llm.max_tokns=5"], "unknown key 'llm.max_tokns' — did you mean 'llm.max_tokens'?"),
-    (["strategy=router", "strategy.tool.nme=x"], "unknown key 'strategy.tool.nme' — did you mean 'strategy.tool.name'?"),
-    (["stratgy=router"], "unknown key 'stratgy' — did you mean 'strategy'?"),
-    (["strategy.max_rounds=3"], "unknown key 'strategy.max_rounds' for this strategy; it belongs to strategy=router"),
-    (["strategy=oracle"], "strategy=oracle is not an option; use one of llm, router, slm"),
-    (["data=gsm9k"], "data=gsm9k is not an option; did you mean data=gsm8k? (options: gsm8k, sample)"),
-    (["hydra/launcher=joblb"], "hydra/launcher=joblb is not an option; did you mean hydra/launcher=joblib? "
-                               "(options: basic, joblib, submitit_local, submitit_slurm)"),
-    (["samples=abc"], "samples=abc: not an integer"),
-    (["llm.temperature=hot"], "llm.temperature=hot: not a number"),
-    (["tracking.traces=maybe"], "tracking.traces=maybe: not true or false"),
-    (["device=null"], "device=null: cannot be null"),
-    (["llm.max_tokens_param=max"], "llm.max_tokens_param=max: use one of max_tokens, max_completion_tokens"),
-    # A sweep: every job's config is checked before Hydra makes the sweep's folder.
-    (["-m", "smaples=1,2"], "unknown key 'smaples' — did you mean 'samples'?"),
-    (["-m", "strategy=llm,oracle"], "strategy=oracle is not an option; use one of llm, router, slm"),
-    (["-m", "samples=2,abc"], "samples=abc: not an integer"),
-    (["-m", "strategy=router,llm", "strategy.max_rounds=2"],
-     "unknown key 'strategy.max_rounds' for this strategy; it belongs to strategy=router"),
-])
+@pytest.mark.parametrize(
+    "arguments, line",
+    [
+        (["smaples=2"], "unknown key 'smaples' — did you mean 'samples'?"),
+        (["llm.max_tokns=5"], "unknown key 'llm.max_tokns' — did you mean 'llm.max_tokens'?"),
+        (
+            ["strategy=router", "strategy.tool.nme=x"],
+            "unknown key 'strategy.tool.nme' — did you mean 'strategy.tool.name'?",
+        ),
+        (["stratgy=router"], "unknown key 'stratgy' — did you mean 'strategy'?"),
+        (
+            ["strategy.max_rounds=3"],
+            "unknown key 'strategy.max_rounds' for this strategy; it belongs to strategy=router",
+        ),
+        (["strategy=oracle"], "strategy=oracle is not an option; use one of llm, router, slm"),
+        (["data=gsm9k"], "data=gsm9k is not an option; did you mean data=gsm8k? (options: gsm8k, sample)"),
+        (
+            ["hydra/launcher=joblb"],
+            "hydra/launcher=joblb is not an option; did you mean hydra/launcher=joblib? "
+            "(options: basic, joblib, submitit_local, submitit_slurm)",
+        ),
+        (["samples=abc"], "samples=abc: not an integer"),
+        (["llm.temperature=hot"], "llm.temperature=hot: not a number"),
+        (["tracking.traces=maybe"], "tracking.traces=maybe: not true or false"),
+        (["device=null"], "device=null: cannot be null"),
+        (["llm.max_tokens_param=max"], "llm.max_tokens_param=max: use one of max_tokens, max_completion_tokens"),
+        # A sweep: every job's config is checked before Hydra makes the sweep's folder.
+        (["-m", "smaples=1,2"], "unknown key 'smaples' — did you mean 'samples'?"),
+        (["-m", "strategy=llm,oracle"], "strategy=oracle is not an option; use one of llm, router, slm"),
+        (["-m", "samples=2,abc"], "samples=abc: not an integer"),
+        (
+            ["-m", "strategy=router,llm", "strategy.max_rounds=2"],
+            "unknown key 'strategy.max_rounds' for this strategy; it belongs to strategy=router",
+        ),
+    ],
+)
 def test_a_config_mistake_is_one_line_exit_2_and_leaves_nothing(launch_dir, capsys, arguments, line):
     status, err = stopped_with(arguments, capsys)
     assert status == 2
@@ -96,7 +113,9 @@ def test_a_sweeps_jobs_are_composed_as_hydra_would_run_them():
         (strategy, seed, 3) for strategy in ("llm", "router", "slm") for seed in (1, 2)
     ]
     # The command line's value replaces the preset's sweep.
-    assert [c.strategy.name for c in job_configs(["experiment=compare-local", "strategy=router"], sweep=True)] == ["router"]
+    assert [c.strategy.name for c in job_configs(["experiment=compare-local", "strategy=router"], sweep=True)] == [
+        "router"
+    ]
     assert [c.samples for c in job_configs(["data=sample", "samples=2"], sweep=False)] == [2]
 
 
@@ -113,7 +132,9 @@ def test_the_name_of_a_served_model_defaults_to_its_model_id():
 
 
 def test_a_job_is_quiet_and_named_by_its_model_and_so_is_its_rerun(launch_dir, scripted_server, capfd):
-    scripted_server.set_responder(lambda request: Reply(content="So \\boxed{4}.", prompt_tokens=12, completion_tokens=3))
+    scripted_server.set_responder(
+        lambda request: Reply(content="So \\boxed{4}.", prompt_tokens=12, completion_tokens=3)
+    )
     common = ["llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", f"llm.model={QWEN}"]
     main(["experiment=local", "strategy=llm", "samples=2", *common])
     out, err = capfd.readouterr()
@@ -167,8 +188,16 @@ def test_the_console_script_says_one_line_and_exits_2(tmp_path):
 def test_a_run_stopped_by_its_budget_says_so_in_one_line(launch_dir, scripted_server, capsys, sweep):
     # 10 prompt tokens a call at 100,000 USD per 1M: 1 USD a problem, so a budget of 2 USD stops the run.
     scripted_server.default = Reply(content="So \\boxed{4}.", prompt_tokens=10, completion_tokens=3)
-    arguments = ["llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "strategy=llm", "data=sample",
-                 "samples=4", "concurrency=1", "llm.price_input_usd_per_1m=100000", "max_cost_usd=2"]
+    arguments = [
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "strategy=llm",
+        "data=sample",
+        "samples=4",
+        "concurrency=1",
+        "llm.price_input_usd_per_1m=100000",
+        "max_cost_usd=2",
+    ]
     status, err = stopped_with(["-m", *arguments] if sweep else arguments, capsys)
     assert status == 1
     stopped = [line for line in err.splitlines() if line.startswith("stopped: ")]

@@ -49,8 +49,13 @@ def test_svamp_runs_offline_and_is_scored_as_numbers(tmp_path, scripted_server):
 
     scripted_server.set_responder(answer_even_ids)
     done = run_eval(
-        tmp_path, "data=svamp", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "samples=5", "seed=3",
+        tmp_path,
+        "data=svamp",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "samples=5",
+        "seed=3",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)
@@ -77,9 +82,16 @@ def test_math500_runs_offline_through_the_router_and_is_scored_symbolically(tmp_
     scripted_server.set_responder(delegate_then_answer)
     slm.set_responder(lambda request: Reply(content=r"Mixed to improper: \boxed{\dfrac{14}{3}}."))
     done = run_eval(
-        tmp_path, "data=math500", "data.scorers=[exact]", "strategy=router",
-        "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "slm=openai-compatible", f"slm.base_url={slm.base_url}", "samples=4", "seed=5",
+        tmp_path,
+        "data=math500",
+        "data.scorers=[exact]",
+        "strategy=router",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "slm=openai-compatible",
+        f"slm.base_url={slm.base_url}",
+        "samples=4",
+        "seed=5",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)

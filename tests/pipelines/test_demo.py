@@ -18,22 +18,36 @@ def router_llm(request: dict) -> Reply:
     """Delegate once (the sub-question with a non-ASCII sign, JSON-escaped as many servers send it), then answer
     with what the tool said."""
     if request.get("tools") and not any(m["role"] == "tool" for m in request["messages"]):
-        return Reply(content="I need 6 times 8.", tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6\\u00d78?"}'}],
-                     prompt_tokens=120, completion_tokens=20)
+        return Reply(
+            content="I need 6 times 8.",
+            tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6\\u00d78?"}'}],
+            prompt_tokens=120,
+            completion_tokens=20,
+        )
     return Reply(content="So he packed \\boxed{48} muffins.", prompt_tokens=160, completion_tokens=9)
 
 
 @pytest.fixture
 def servers():
-    with ScriptedServer(router_llm) as llm, ScriptedServer(default=Reply(content="6*8 = 48. So \\boxed{48}.", prompt_tokens=40, completion_tokens=12)) as slm:
+    with (
+        ScriptedServer(router_llm) as llm,
+        ScriptedServer(
+            default=Reply(content="6*8 = 48. So \\boxed{48}.", prompt_tokens=40, completion_tokens=12)
+        ) as slm,
+    ):
         yield llm, slm
 
 
 def settings(llm: ScriptedServer, slm: ScriptedServer) -> list[str]:
     return [
-        "llm=openai-compatible", f"llm.base_url={llm.base_url}", "llm.model=scripted-llm",
-        "slm=openai-compatible", f"slm.base_url={slm.base_url}", "slm.model=scripted-slm",
-        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10",
+        "llm=openai-compatible",
+        f"llm.base_url={llm.base_url}",
+        "llm.model=scripted-llm",
+        "slm=openai-compatible",
+        f"slm.base_url={slm.base_url}",
+        "slm.model=scripted-slm",
+        "llm.price_input_usd_per_1m=2.5",
+        "llm.price_output_usd_per_1m=10",
     ]
 
 
@@ -124,10 +138,13 @@ def test_an_unknown_flag_is_not_a_question(servers, capsys):
     assert llm.requests == []
 
 
-@pytest.mark.parametrize("override, line", [
-    ("llm.max_tokns=3", "error: unknown key 'llm.max_tokns' — did you mean 'llm.max_tokens'?\n"),
-    ("strategy=oracle", "error: strategy=oracle is not an option; use one of llm, router, slm\n"),
-])
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("llm.max_tokns=3", "error: unknown key 'llm.max_tokns' — did you mean 'llm.max_tokens'?\n"),
+        ("strategy=oracle", "error: strategy=oracle is not an option; use one of llm, router, slm\n"),
+    ],
+)
 def test_a_config_mistake_is_one_line(capsys, override, line):
     with pytest.raises(SystemExit) as stop:
         main(["hi", override])
@@ -137,6 +154,8 @@ def test_a_config_mistake_is_one_line(capsys, override, line):
 
 def test_the_console_script_answers_live(servers, tmp_path):
     llm, slm = servers
-    done = subprocess.run([str(DELEGATE_DEMO), QUESTION, *settings(llm, slm)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(DELEGATE_DEMO), QUESTION, *settings(llm, slm)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FINAL 48" in done.stdout and done.stderr == ""

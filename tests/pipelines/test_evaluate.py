@@ -13,22 +13,41 @@ from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import DELEGATE_EVAL, logged_records, mlflow_runs, run_eval
 
 METRICS = {
-    "accuracy", "accuracy_ci_low", "accuracy_ci_high", "avg_latency_s", "p50_latency_s", "p95_latency_s",
-    "avg_llm_prompt_tokens", "avg_llm_completion_tokens", "avg_llm_tokens",
-    "avg_slm_prompt_tokens", "avg_slm_completion_tokens", "avg_slm_tokens",
-    "avg_tool_calls", "avg_slm_latency_s", "cost_usd", "n_samples", "n_errors",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "avg_latency_s",
+    "p50_latency_s",
+    "p95_latency_s",
+    "avg_llm_prompt_tokens",
+    "avg_llm_completion_tokens",
+    "avg_llm_tokens",
+    "avg_slm_prompt_tokens",
+    "avg_slm_completion_tokens",
+    "avg_slm_tokens",
+    "avg_tool_calls",
+    "avg_slm_latency_s",
+    "cost_usd",
+    "n_samples",
+    "n_errors",
 }
 
 
 # Loaded once, here: loading from several server threads at once races inside `datasets`.
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 
 
 def answer_half_right(request: dict) -> Reply:
     """Right for even golds, wrong for odd ones; usage that differs per request, so sums are checkable."""
     gold = GOLD_BY_QUESTION[request["messages"][-1]["content"]]
     answer = gold if int(gold) % 2 == 0 else "-1"
-    return Reply(content=f"So the total is \\boxed{{{answer}}}.", prompt_tokens=len(gold) + 40, completion_tokens=int(gold) % 7 + 3)
+    return Reply(
+        content=f"So the total is \\boxed{{{answer}}}.",
+        prompt_tokens=len(gold) + 40,
+        completion_tokens=int(gold) % 7 + 3,
+    )
 
 
 def check_run_artifacts(client: MlflowClient, run, n: int, tmp_path: Path) -> list[dict]:
@@ -66,8 +85,15 @@ def test_offline_slm_job_on_smollm2(tmp_path):
 def test_llm_job_against_scripted_server_accounts_exactly(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
     done = run_eval(
-        tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=6", "seed=7",
+        tmp_path,
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "llm.price_input_usd_per_1m=2.5",
+        "llm.price_output_usd_per_1m=10",
+        "samples=6",
+        "seed=7",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)
@@ -91,7 +117,13 @@ def test_llm_job_against_scripted_server_accounts_exactly(tmp_path, scripted_ser
 
 def test_same_seed_draws_the_same_problems(tmp_path, scripted_server):
     scripted_server.set_responder(answer_half_right)
-    common = ["experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}", "samples=5"]
+    common = [
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "samples=5",
+    ]
     for seed in ("1", "1", "2"):
         assert run_eval(tmp_path, *common, f"seed={seed}").returncode == 0
     client, runs = mlflow_runs(tmp_path)
@@ -114,16 +146,27 @@ def delegate_even_golds(request: dict) -> Reply:
 def test_the_compare_preset_sweeps_three_strategies_and_ends_with_the_report(tmp_path, scripted_server):
     scripted_server.set_responder(delegate_even_golds)
     done = run_eval(
-        tmp_path, "-m", "experiment=compare-local", "seed=1,2", "samples=3",
-        "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "slm=openai-compatible", f"slm.base_url={scripted_server.base_url}",
+        tmp_path,
+        "-m",
+        "experiment=compare-local",
+        "seed=1,2",
+        "samples=3",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "slm=openai-compatible",
+        f"slm.base_url={scripted_server.base_url}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, runs = mlflow_runs(tmp_path)
     jobs = [r for r in runs if r.data.tags.get("delegate.report") != "true"]
     # The preset's hydra.sweeper.params (strategy) times the command line's seeds.
     assert sorted((r.data.tags["strategy"], r.data.params["seed"]) for r in jobs) == [
-        ("llm", "1"), ("llm", "2"), ("router", "1"), ("router", "2"), ("slm", "1"), ("slm", "2")
+        ("llm", "1"),
+        ("llm", "2"),
+        ("router", "1"),
+        ("router", "2"),
+        ("slm", "1"),
+        ("slm", "2"),
     ]
     assert all(r.info.status == "FINISHED" for r in jobs)
     # One table for the whole sweep, a row per job ...
@@ -138,42 +181,68 @@ def test_the_compare_preset_sweeps_three_strategies_and_ends_with_the_report(tmp
     assert f"delegate-report --sweep {sweep_dir}" in done.stdout
 
 
-def test_the_command_line_overrides_the_compare_presets_strategies_and_a_lost_job_fails_the_sweep(tmp_path, scripted_server):
+def test_the_command_line_overrides_the_compare_presets_strategies_and_a_lost_job_fails_the_sweep(
+    tmp_path, scripted_server
+):
     scripted_server.set_responder(answer_half_right)
     done = run_eval(
-        tmp_path, "-m", "experiment=compare-local", "strategy=llm,slm", "samples=2",
-        "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
+        tmp_path,
+        "-m",
+        "experiment=compare-local",
+        "strategy=llm,slm",
+        "samples=2",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
         # Nothing listens there: every slm problem fails, so its job ends FAILED.
-        "slm=openai-compatible", "slm.base_url=http://127.0.0.1:9/v1", "slm.max_retries=0",
+        "slm=openai-compatible",
+        "slm.base_url=http://127.0.0.1:9/v1",
+        "slm.max_retries=0",
     )
     _, runs = mlflow_runs(tmp_path)
     assert sorted((r.data.tags.get("strategy", "report"), r.info.status) for r in runs) == [
-        ("llm", "FINISHED"), ("report", "FINISHED"), ("slm", "FAILED")
+        ("llm", "FINISHED"),
+        ("report", "FINISHED"),
+        ("slm", "FAILED"),
     ]
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == "error: 1 of 2 sweep jobs did not finish (1-slm); their errors are above"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == "error: 1 of 2 sweep jobs did not finish (1-slm); their errors are above"
+    )
 
 
 def test_failing_server_ends_the_run_failed_and_keeps_the_records(tmp_path, scripted_server):
     scripted_server.default = Reply(status=500, content="backend down")
     done = run_eval(
-        tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "llm.max_retries=0", "samples=2",
+        tmp_path,
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "llm.max_retries=0",
+        "samples=2",
     )
     assert done.returncode == 1
     # Every problem errored: over max_error_rate (0.5), a stop with the command that continues the run.
     [line] = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
-    assert line.startswith("stopped: max_error_rate=0.5: 2 of 2 finished problems errored (100%); the first: "
-                           "InternalServerError (HTTP 500)")
+    assert line.startswith(
+        "stopped: max_error_rate=0.5: 2 of 2 finished problems errored (100%); the first: "
+        "InternalServerError (HTTP 500)"
+    )
     # The command as the job was invoked, to paste whether or not delegate-eval is on the PATH.
     assert f"; continue with: {DELEGATE_EVAL} experiment=local strategy=llm " in line
     assert "Traceback" not in done.stderr
     client, [run] = mlflow_runs(tmp_path)
     assert run.info.status == "FAILED"
-    assert run.data.tags["delegate.error"] == run.data.tags["delegate.stop_reason"] == line[len("stopped: "):line.index("; continue with")]
+    assert (
+        run.data.tags["delegate.error"]
+        == run.data.tags["delegate.stop_reason"]
+        == line[len("stopped: ") : line.index("; continue with")]
+    )
     assert run.data.metrics["n_errors"] == 2
     assert [r.error.split(":")[0] for r in logged_records(client, run, tmp_path / "download")] == [
-        "InternalServerError (HTTP 500)", "InternalServerError (HTTP 500)"
+        "InternalServerError (HTTP 500)",
+        "InternalServerError (HTTP 500)",
     ]
 
 
@@ -191,7 +260,10 @@ def test_config_mistakes_fail_before_anything_runs(tmp_path):
 def test_python_dash_m_is_the_same_entry_point(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.evaluate", "--cfg", "job", "experiment=local"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "builtin: sample.jsonl" in done.stdout
@@ -203,10 +275,20 @@ def test_a_router_run_whose_slm_always_fails_ends_failed(tmp_path):
             return Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "6*8?"}'}])
         return Reply(content="\\boxed{48}")
 
-    with ScriptedServer(delegate_then_answer) as llm, ScriptedServer(default=Reply(status=500, content="slm down")) as slm:
+    with (
+        ScriptedServer(delegate_then_answer) as llm,
+        ScriptedServer(default=Reply(status=500, content="slm down")) as slm,
+    ):
         done = run_eval(
-            tmp_path, "experiment=local", "strategy=router", "samples=2", "slm.max_retries=0",
-            "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
+            tmp_path,
+            "experiment=local",
+            "strategy=router",
+            "samples=2",
+            "slm.max_retries=0",
+            "llm=openai-compatible",
+            f"llm.base_url={llm.base_url}",
+            "slm=openai-compatible",
+            f"slm.base_url={slm.base_url}",
         )
     assert done.returncode == 1
     assert "error: every one of the 2 SLM calls failed; the first: slm: InternalServerError (HTTP 500): " in done.stderr

@@ -55,9 +55,16 @@ def test_a_sweep_runs_its_jobs_in_parallel_into_one_experiment(launcher, tmp_pat
     scripted_server.set_responder(gate)
 
     done = run_eval(
-        tmp_path, "-m", "experiment=local", "strategy=llm", "llm=openai-compatible",
-        f"llm.base_url={scripted_server.base_url}", f"seed={','.join(map(str, SEEDS))}", f"samples={SAMPLES}",
-        *LAUNCHERS[launcher], timeout_s=300,
+        tmp_path,
+        "-m",
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        f"seed={','.join(map(str, SEEDS))}",
+        f"samples={SAMPLES}",
+        *LAUNCHERS[launcher],
+        timeout_s=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not gate.timed_out, "the jobs did not all have their problems in flight at once"

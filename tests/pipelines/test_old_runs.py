@@ -20,9 +20,22 @@ from tests.support.v2_fixture import FIXTURE, LLM_PORT, RUN_IDS, SLM_PORT, copy_
 
 # The report's columns that must read the same as when the store was written (timings aside).
 SAME_NUMBERS = (
-    "n", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "accuracy_clean", "avg_llm_prompt_tokens",
-    "avg_llm_completion_tokens", "avg_slm_prompt_tokens", "avg_slm_completion_tokens", "avg_tool_calls",
-    "delegation_rate", "cost_per_problem_usd", "cache_hit_rate", "errors", "degraded", "pareto_front",
+    "n",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "accuracy_clean",
+    "avg_llm_prompt_tokens",
+    "avg_llm_completion_tokens",
+    "avg_slm_prompt_tokens",
+    "avg_slm_completion_tokens",
+    "avg_tool_calls",
+    "delegation_rate",
+    "cost_per_problem_usd",
+    "cache_hit_rate",
+    "errors",
+    "degraded",
+    "pareto_front",
 )
 
 
@@ -58,21 +71,43 @@ def _rows(report_json: dict) -> dict[str, dict]:
 
 
 def test_report_of_version_2_runs_gives_the_same_numbers(v2_store, tmp_path):
-    built = build_report(f"sqlite:///{v2_store}/mlflow.db", tmp_path / "report", experiments=["delegate-gsm8k"], log_run=False)
+    built = build_report(
+        f"sqlite:///{v2_store}/mlflow.db", tmp_path / "report", experiments=["delegate-gsm8k"], log_run=False
+    )
     now = _rows(json.loads((built.out_dir / "report.json").read_text(encoding="utf-8")))
     then = _rows(json.loads((FIXTURE / "expected" / "report.json").read_text(encoding="utf-8")))
     assert set(now) == set(then)
     for method, row in then.items():
         for column in SAME_NUMBERS:
             assert now[method][column] == pytest.approx(row[column]), (method, column)
-    pairs_then = {(p["baseline"], p["candidate"]): p for p in csv.DictReader((FIXTURE / "expected" / "pairs.csv").open(encoding="utf-8"))}
-    pairs_now = {(p["baseline"], p["candidate"]): p for p in csv.DictReader((built.out_dir / "pairs.csv").open(encoding="utf-8"))}
+    pairs_then = {
+        (p["baseline"], p["candidate"]): p
+        for p in csv.DictReader((FIXTURE / "expected" / "pairs.csv").open(encoding="utf-8"))
+    }
+    pairs_now = {
+        (p["baseline"], p["candidate"]): p for p in csv.DictReader((built.out_dir / "pairs.csv").open(encoding="utf-8"))
+    }
     assert set(pairs_now) == set(pairs_then)
     for pair, row in pairs_then.items():
-        for column in ("n_shared", "accuracy_difference", "difference_ci_low", "difference_ci_high", "mcnemar_p",
-                       "both_right", "only_baseline", "only_candidate", "both_wrong", "total_tokens_change_pct", "cost_change_pct"):
+        for column in (
+            "n_shared",
+            "accuracy_difference",
+            "difference_ci_low",
+            "difference_ci_high",
+            "mcnemar_p",
+            "both_right",
+            "only_baseline",
+            "only_candidate",
+            "both_wrong",
+            "total_tokens_change_pct",
+            "cost_change_pct",
+        ):
             then_value, now_value = row[column], pairs_now[pair][column]
-            assert (now_value == then_value == "") or float(now_value) == pytest.approx(float(then_value)), (pair, column)
+            assert (now_value == then_value == "") or float(now_value) == pytest.approx(float(then_value)), (
+                pair,
+                column,
+            )
+
 
 def test_resume_continues_a_version_2_run(v2_store, scripted_pair):
     samples = v2_store / "outputs" / "llm" / "samples.jsonl"

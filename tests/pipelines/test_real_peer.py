@@ -59,10 +59,19 @@ def llama_cpp_server(tmp_path_factory):
 @pytest.mark.slow
 def test_router_delegates_through_real_llama_cpp_tool_calls(tmp_path, llama_cpp_server):
     done = run_eval(
-        tmp_path, "experiment=local", "strategy=router", "samples=2",
-        "llm=openai-compatible", f"llm.base_url={llama_cpp_server}", "llm.model=smollm2",
-        "llm.max_tokens=128", "llm.timeout_s=120", "llm.max_retries=0",
-        "strategy.max_tool_calls=2", "slm.max_new_tokens=48", timeout_s=1200,
+        tmp_path,
+        "experiment=local",
+        "strategy=router",
+        "samples=2",
+        "llm=openai-compatible",
+        f"llm.base_url={llama_cpp_server}",
+        "llm.model=smollm2",
+        "llm.max_tokens=128",
+        "llm.timeout_s=120",
+        "llm.max_retries=0",
+        "strategy.max_tool_calls=2",
+        "slm.max_new_tokens=48",
+        timeout_s=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)

@@ -22,7 +22,9 @@ from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from delegate.tracking.mlflow_run import ERROR_TAG
 
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 SLM_DOWN = "slm backend down: upstream connection refused"
 
 
@@ -57,12 +59,24 @@ class Slm:
 
 
 def job_config(root: Path, llm_url: str, slm_url: str, *extra: str):
-    return compose_config([
-        "experiment=local", "samples=6", "concurrency=2",
-        "llm=openai-compatible", f"llm.base_url={llm_url}", "llm.model=scripted-llm", "llm.max_retries=0",
-        "slm=openai-compatible", f"slm.base_url={slm_url}", "slm.model=scripted-slm", "slm.max_retries=0",
-        f"tracking.uri=sqlite:///{root}/mlflow.db", "cache.enabled=false", *extra,
-    ])
+    return compose_config(
+        [
+            "experiment=local",
+            "samples=6",
+            "concurrency=2",
+            "llm=openai-compatible",
+            f"llm.base_url={llm_url}",
+            "llm.model=scripted-llm",
+            "llm.max_retries=0",
+            "slm=openai-compatible",
+            f"slm.base_url={slm_url}",
+            "slm.model=scripted-slm",
+            "slm.max_retries=0",
+            f"tracking.uri=sqlite:///{root}/mlflow.db",
+            "cache.enabled=false",
+            *extra,
+        ]
+    )
 
 
 def save_hydra_config(cfg, output_dir: Path) -> None:
@@ -81,8 +95,11 @@ def test_an_slm_outage_marks_problems_degraded_and_resume_repairs_them(tmp_path)
     with ScriptedServer(router_llm) as llm, ScriptedServer(slm) as slm_server:
         cfg = job_config(tmp_path, llm.base_url, slm_server.base_url, "strategy=router")
         # Find the six problems' golds on a healthy run's records, then take the SLM down for half of them.
-        probe = quiet_job(job_config(tmp_path / "probe", llm.base_url, slm_server.base_url, "strategy=router"),
-                          tmp_path / "probe", tmp_path / "probe" / "run")
+        probe = quiet_job(
+            job_config(tmp_path / "probe", llm.base_url, slm_server.base_url, "strategy=router"),
+            tmp_path / "probe",
+            tmp_path / "probe" / "run",
+        )
         assert probe["accuracy"] == 1.0
         golds = sorted(r.gold for r in read_records(tmp_path / "probe" / "run" / SAMPLES_FILE))
         slm.down_for = set(golds[:3])
@@ -93,7 +110,9 @@ def test_an_slm_outage_marks_problems_degraded_and_resume_repairs_them(tmp_path)
         degraded = [r for r in records if r.degraded]
         assert {r.gold for r in degraded} == slm.down_for
         assert all(r.error is None and not r.correct for r in degraded)
-        assert all(len(r.failures) == 1 and r.failures[0].startswith("slm: InternalServerError (HTTP 503)") for r in degraded)
+        assert all(
+            len(r.failures) == 1 and r.failures[0].startswith("slm: InternalServerError (HTTP 503)") for r in degraded
+        )
         assert first["n_errors"] == 0 and first["n_degraded"] == 3
         assert first["accuracy"] == 0.5 and first["accuracy_clean"] == 1.0
         # The LLM's provider heard what failed (kind, status), never the SLM server's words.
@@ -104,8 +123,11 @@ def test_an_slm_outage_marks_problems_degraded_and_resume_repairs_them(tmp_path)
         slm.down_for = set()
         slm_requests_before = len(slm_server.requests)
         save_hydra_config(cfg, tmp_path / "run")
-        resumed = quiet_job(job_config(tmp_path, llm.base_url, slm_server.base_url, "strategy=router",
-                                       f"resume={tmp_path / 'run'}"), tmp_path, tmp_path / "other")
+        resumed = quiet_job(
+            job_config(tmp_path, llm.base_url, slm_server.base_url, "strategy=router", f"resume={tmp_path / 'run'}"),
+            tmp_path,
+            tmp_path / "other",
+        )
         assert len(slm_server.requests) - slm_requests_before == 3
     assert resumed["run_id"] == first["run_id"]
     assert resumed["n_degraded"] == 0 and resumed["accuracy"] == 1.0 and resumed["n_samples"] == 6
@@ -121,8 +143,19 @@ def test_redo_degraded_false_keeps_degraded_problems_on_resume(tmp_path):
         save_hydra_config(cfg, tmp_path / "run")
         requests_before = len(slm.requests)
         with pytest.raises(RunFailed, match="every one of the 2 SLM calls failed"):  # the same records, kept
-            quiet_job(job_config(tmp_path, llm.base_url, slm.base_url, "strategy=router", "samples=2",
-                                 "redo_degraded=false", f"resume={tmp_path / 'run'}"), tmp_path, tmp_path / "other")
+            quiet_job(
+                job_config(
+                    tmp_path,
+                    llm.base_url,
+                    slm.base_url,
+                    "strategy=router",
+                    "samples=2",
+                    "redo_degraded=false",
+                    f"resume={tmp_path / 'run'}",
+                ),
+                tmp_path,
+                tmp_path / "other",
+            )
         assert len(slm.requests) == requests_before
     records = read_records(tmp_path / "run" / SAMPLES_FILE)
     assert len(records) == 2 and all(r.degraded for r in records)
@@ -154,8 +187,11 @@ def test_a_budget_stops_the_run_and_a_higher_one_resumes_it(tmp_path):
         assert run.data.metrics["n_samples"] == 3 and run.data.metrics["cost_usd"] == pytest.approx(3.0)
 
         save_hydra_config(cfg, tmp_path / "run")
-        resumed = quiet_job(priced_llm_job(tmp_path, server.base_url, "max_cost_usd=100", f"resume={tmp_path / 'run'}"),
-                            tmp_path, tmp_path / "other")
+        resumed = quiet_job(
+            priced_llm_job(tmp_path, server.base_url, "max_cost_usd=100", f"resume={tmp_path / 'run'}"),
+            tmp_path,
+            tmp_path / "other",
+        )
         assert len(server.requests) == 6
     assert resumed["run_id"] == run.info.run_id and resumed["n_samples"] == 6
     assert resumed["cost_usd"] == pytest.approx(6.0)
@@ -232,8 +268,19 @@ def test_rows_whose_gold_is_not_a_number_are_skipped_and_counted(tmp_path):
     rows[2]["answer"] = "#### four"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     with ScriptedServer(default=Reply(content="\\boxed{2}")) as server:
-        summary = quiet_job(job_config(tmp_path, server.base_url, server.base_url, "strategy=llm", "samples=null",
-                                       f"data.path={data}", "data.name=mixed"), tmp_path, tmp_path / "run")
+        summary = quiet_job(
+            job_config(
+                tmp_path,
+                server.base_url,
+                server.base_url,
+                "strategy=llm",
+                "samples=null",
+                f"data.path={data}",
+                "data.name=mixed",
+            ),
+            tmp_path,
+            tmp_path / "run",
+        )
         assert len(server.requests) == 3
     assert summary["n_skipped"] == 1 and summary["n_samples"] == 3
     assert sorted(r.id for r in read_records(tmp_path / "run" / SAMPLES_FILE)) == [0, 1, 3]

@@ -18,13 +18,32 @@ from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from pipelines.report import main
 
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 TOOL = "ask_math_assistant"
 STRATEGIES = ("llm", "slm", "router")
-REPORT_FILES = {"report.md", "report.json", "comparison.csv", "pairs.csv", "oracle.csv", "delegation.csv",
-                "accuracy_ci.png", "tokens_per_problem.png", "latency.png", "accuracy_vs_cost.png"}
-SECTIONS = ("## Runs", "## Comparison", "## Paired comparisons", "## Oracle and delegation", "### Oracle",
-            "### Delegation (router runs)", "## Plots")
+REPORT_FILES = {
+    "report.md",
+    "report.json",
+    "comparison.csv",
+    "pairs.csv",
+    "oracle.csv",
+    "delegation.csv",
+    "accuracy_ci.png",
+    "tokens_per_problem.png",
+    "latency.png",
+    "accuracy_vs_cost.png",
+}
+SECTIONS = (
+    "## Runs",
+    "## Comparison",
+    "## Paired comparisons",
+    "## Oracle and delegation",
+    "### Oracle",
+    "### Delegation (router runs)",
+    "## Plots",
+)
 
 
 def question_of(body: dict) -> str:
@@ -37,12 +56,17 @@ def scripted_llm(body: dict) -> Reply:
     gold = GOLD_BY_QUESTION[question_of(body)]
     tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
     if "tools" not in body or int(gold) % 2 == 0:
-        return Reply(content=f"\\boxed{{{gold if int(gold) % 2 == 0 else -1}}}", prompt_tokens=100, completion_tokens=20)
+        return Reply(
+            content=f"\\boxed{{{gold if int(gold) % 2 == 0 else -1}}}", prompt_tokens=100, completion_tokens=20
+        )
     if not tool_messages and gold == "5":
         return Reply(tool_calls=[{"name": TOOL, "arguments": "{not json"}], prompt_tokens=100, completion_tokens=20)
     if not tool_messages or tool_messages[-1]["content"].startswith("Error"):
-        return Reply(tool_calls=[{"name": TOOL, "arguments": json.dumps({"question": question_of(body)})}],
-                     prompt_tokens=100, completion_tokens=20)
+        return Reply(
+            tool_calls=[{"name": TOOL, "arguments": json.dumps({"question": question_of(body)})}],
+            prompt_tokens=100,
+            completion_tokens=20,
+        )
     answer = re.search(r"Answer: (-?\d+)", tool_messages[-1]["content"]).group(1)
     return Reply(content=f"\\boxed{{{answer}}}", prompt_tokens=120, completion_tokens=10)
 
@@ -60,14 +84,27 @@ def store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
     with ScriptedServer(scripted_llm) as llm, ScriptedServer(scripted_slm) as slm:
         for number, strategy in enumerate(STRATEGIES):
-            cfg = compose_config([
-                "experiment=local", f"strategy={strategy}", "samples=8", "seed=123",
-                "llm=openai-compatible", f"llm.base_url={llm.base_url}", "llm.name=big",
-                "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10",
-                "slm=openai-compatible", f"slm.base_url={slm.base_url}", "slm.name=small",
-                "slm.price_input_usd_per_1m=0.1", "slm.price_output_usd_per_1m=0.2",
-                f"tracking.uri=sqlite:///{root}/mlflow.db", "tracking.traces=false", "cache.enabled=false",
-            ])
+            cfg = compose_config(
+                [
+                    "experiment=local",
+                    f"strategy={strategy}",
+                    "samples=8",
+                    "seed=123",
+                    "llm=openai-compatible",
+                    f"llm.base_url={llm.base_url}",
+                    "llm.name=big",
+                    "llm.price_input_usd_per_1m=2.5",
+                    "llm.price_output_usd_per_1m=10",
+                    "slm=openai-compatible",
+                    f"slm.base_url={slm.base_url}",
+                    "slm.name=small",
+                    "slm.price_input_usd_per_1m=0.1",
+                    "slm.price_output_usd_per_1m=0.2",
+                    f"tracking.uri=sqlite:///{root}/mlflow.db",
+                    "tracking.traces=false",
+                    "cache.enabled=false",
+                ]
+            )
             run_job(cfg, root, root / "sweep" / f"{number}-{strategy}")
     client = MlflowClient(f"sqlite:///{root}/mlflow.db")
     experiment = client.get_experiment_by_name("delegate-gsm8k")
@@ -105,11 +142,15 @@ def test_report_on_llm_slm_and_router_runs(store, capsys):
     assert by_method["llm (big)"]["accuracy"] == sum(llm.values()) / 8 == 4 / 8
     assert by_method["slm (small)"]["accuracy"] == sum(slm.values()) / 8 == 3 / 8
     assert by_method["router (big -> small)"]["accuracy"] == sum(router.values()) / 8 == 5 / 8
-    assert by_method["llm (big)"]["avg_llm_prompt_tokens"] == 100 and by_method["llm (big)"]["avg_slm_prompt_tokens"] == 0
+    assert (
+        by_method["llm (big)"]["avg_llm_prompt_tokens"] == 100 and by_method["llm (big)"]["avg_slm_prompt_tokens"] == 0
+    )
     assert by_method["slm (small)"]["cost_per_1k_problems_usd"] == pytest.approx(1000 * (30 * 0.1 + 10 * 0.2) / 1e6)
 
     # llm (A) against router (B), from the records the jobs wrote.
-    pair = next(p for p in report["pairs"] if p["baseline"] == "llm (big)" and p["candidate"] == "router (big -> small)")
+    pair = next(
+        p for p in report["pairs"] if p["baseline"] == "llm (big)" and p["candidate"] == "router (big -> small)"
+    )
     counts = PairedCounts.from_outcomes([llm[i] for i in sorted(llm)], [router[i] for i in sorted(llm)])
     assert (pair["both_right"], pair["only_baseline"], pair["only_candidate"], pair["both_wrong"]) == (4, 0, 1, 3)
     assert counts == PairedCounts(4, 0, 1, 3)
@@ -141,13 +182,34 @@ def test_report_on_llm_slm_and_router_runs(store, capsys):
 
 def test_sweep_folder_and_run_ids_without_logging(store, capsys):
     before = len(report_runs(store))
-    main(["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--sweep", str(store / "sweep"), "--out", str(store / "sweep-report"), "--no-log"])
+    main(
+        [
+            "--tracking-uri",
+            f"sqlite:///{store}/mlflow.db",
+            "--sweep",
+            str(store / "sweep"),
+            "--out",
+            str(store / "sweep-report"),
+            "--no-log",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "| router (big -> small) |" in printed and "report run:" not in printed
     assert json.loads((store / "sweep-report" / "report.json").read_text())["report_run_id"] is None
 
     ids = [row["run_id"] for row in json.loads((store / "sweep-report" / "report.json").read_text())["comparison"]]
-    main(["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--runs", ids[0], ids[2], "--out", str(store / "two"), "--no-log"])
+    main(
+        [
+            "--tracking-uri",
+            f"sqlite:///{store}/mlflow.db",
+            "--runs",
+            ids[0],
+            ids[2],
+            "--out",
+            str(store / "two"),
+            "--no-log",
+        ]
+    )
     two = json.loads((store / "two" / "report.json").read_text())
     assert [row["method"] for row in two["comparison"]] == ["llm (big)", "router (big -> small)"]
     assert len(two["pairs"]) == 1 and two["oracle"] == []
@@ -163,13 +225,22 @@ def empty_store(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ([], "error: no finished delegate runs in experiment 'delegate-gsm8k' at sqlite:///{tmp}/mlflow.db; "
-         "run delegate-eval first or pass --tracking-uri"),
-    (["--experiment", "other"], "error: no finished delegate runs in experiment 'other' at sqlite:///{tmp}/mlflow.db"),
-    (["--runs", "0123456789abcdef"], "error: run 0123456789abcdef: no such run at sqlite:///{tmp}/mlflow.db"),
-    (["--sweep", "{tmp}"], "error: --sweep {tmp}: no job folders with run_info.json"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            [],
+            "error: no finished delegate runs in experiment 'delegate-gsm8k' at sqlite:///{tmp}/mlflow.db; "
+            "run delegate-eval first or pass --tracking-uri",
+        ),
+        (
+            ["--experiment", "other"],
+            "error: no finished delegate runs in experiment 'other' at sqlite:///{tmp}/mlflow.db",
+        ),
+        (["--runs", "0123456789abcdef"], "error: run 0123456789abcdef: no such run at sqlite:///{tmp}/mlflow.db"),
+        (["--sweep", "{tmp}"], "error: --sweep {tmp}: no job folders with run_info.json"),
+    ],
+)
 def test_selections_that_find_nothing_fail_in_one_line(empty_store, monkeypatch, capsys, arguments, message):
     # The store is found where delegate-eval puts it: ./mlflow.db.
     monkeypatch.chdir(empty_store)

@@ -19,7 +19,9 @@ from delegate.testing.scripted_server import Reply, ScriptedServer
 from pipelines.reproduce import main as reproduce_main
 from tests.support.cli import DELEGATE_EVAL
 
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 TIMING = {"avg_latency_s", "p50_latency_s", "p95_latency_s", "avg_slm_latency_s"}
 CACHE = {"cache_hit_rate", "cache_saved_usd"}
 
@@ -28,7 +30,11 @@ def half_right(request: dict) -> Reply:
     """Right for even golds, wrong for odd ones, with usage that differs per problem."""
     gold = GOLD_BY_QUESTION[request["messages"][-1]["content"]]
     answer = gold if int(gold) % 2 == 0 else "-1"
-    return Reply(content=f"So the total is \\boxed{{{answer}}}.", prompt_tokens=len(gold) + 40, completion_tokens=int(gold) % 7 + 3)
+    return Reply(
+        content=f"So the total is \\boxed{{{answer}}}.",
+        prompt_tokens=len(gold) + 40,
+        completion_tokens=int(gold) % 7 + 3,
+    )
 
 
 def environment() -> dict[str, str]:
@@ -37,7 +43,9 @@ def environment() -> dict[str, str]:
 
 
 def eval_cli(cwd: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DELEGATE_EVAL), *arguments], cwd=cwd, env=environment(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(DELEGATE_EVAL), *arguments], cwd=cwd, env=environment(), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +54,14 @@ def original(tmp_path_factory):
     launch_dir = tmp_path_factory.mktemp("launch")
     with ScriptedServer(half_right) as server:
         done = eval_cli(
-            launch_dir, "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={server.base_url}",
-            "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=4",
+            launch_dir,
+            "experiment=local",
+            "strategy=llm",
+            "llm=openai-compatible",
+            f"llm.base_url={server.base_url}",
+            "llm.price_input_usd_per_1m=2.5",
+            "llm.price_output_usd_per_1m=10",
+            "samples=4",
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert len(server.requests) == 4
@@ -67,7 +81,8 @@ def elsewhere(tmp_path, monkeypatch):
 
 def reproductions_of(original, run_id: str) -> list:
     return original.client.search_runs(
-        original.run.info.experiment_id, filter_string=f"tags.`{REPRODUCES_TAG}` = '{run_id}'",
+        original.run.info.experiment_id,
+        filter_string=f"tags.`{REPRODUCES_TAG}` = '{run_id}'",
         order_by=["attributes.start_time ASC"],
     )
 
@@ -93,7 +108,11 @@ def test_a_reproduction_by_run_id_gives_the_same_metrics_without_a_model_call(or
 
     out = capsys.readouterr().out
     assert f"overrides: none; relative paths resolved against {original.launch_dir}" in out
-    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split() and line.split()[0] in reproduction.data.metrics}
+    lines = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in reproduction.data.metrics
+    }
     assert set(lines) == set(original.run.data.metrics)
     assert "≠" not in lines["accuracy"] and lines["cache_hit_rate"][-2:] == ["≠", "cache"]
     assert "metrics differ, all expected to vary" in out
@@ -111,7 +130,9 @@ def test_a_reproduction_by_run_id_gives_the_same_metrics_without_a_model_call(or
 
 def test_a_reproduction_from_the_run_folder_shows_its_overrides_and_can_be_reproduced(original, elsewhere, capsys):
     reproduce_main([str(original.folder), "samples=2"])
-    [reproduction] = [r for r in reproductions_of(original, original.run.info.run_id) if r.data.params["samples"] == "2"]
+    [reproduction] = [
+        r for r in reproductions_of(original, original.run.info.run_id) if r.data.params["samples"] == "2"
+    ]
     assert reproduction.data.metrics["n_samples"] == 2
     out = capsys.readouterr().out
     assert "overrides: samples=2;" in out and "the overrides changed the config" in out
@@ -146,9 +167,15 @@ def test_plain_hydra_reruns_the_saved_config(original):
     ("arguments", "message"),
     [
         (["0123456789abcdef"], "no MLflow store at sqlite:///"),
-        (["0123456789abcdef", "--tracking-uri", "{store}"], "0123456789abcdef: neither a run folder of delegate-eval nor a run id in"),
+        (
+            ["0123456789abcdef", "--tracking-uri", "{store}"],
+            "0123456789abcdef: neither a run folder of delegate-eval nor a run id in",
+        ),
         (["{folder}", "llm=gpt-4o"], "overrides llm=gpt-4o: "),
-        (["{folder}", "llm.max_tokenz=3"], "overrides llm.max_tokenz=3: unknown key 'llm.max_tokenz' — did you mean 'llm.max_tokens'?"),
+        (
+            ["{folder}", "llm.max_tokenz=3"],
+            "overrides llm.max_tokenz=3: unknown key 'llm.max_tokenz' — did you mean 'llm.max_tokens'?",
+        ),
         (["{folder}", "smaples=3"], "overrides smaples=3: unknown key 'smaples' — did you mean 'samples'?"),
         (["{folder}", "samples=many"], "samples: Value 'many'"),
     ],
@@ -173,12 +200,26 @@ def test_hydra_flags_at_a_saved_folder_load_it_and_others_are_left_alone(tmp_pat
     (saved / "hydra.yaml").write_text("hydra: {}\n")
     (tmp_path / "mine").mkdir()
     absolute = str(saved)
-    for given in (["--config-dir", "outputs/run/.hydra"], ["-cd=outputs/run/.hydra"], ["--config-path", "outputs/run/.hydra"],
-                  ["-cp", absolute], ["--config-path=outputs/run/.hydra"]):
+    for given in (
+        ["--config-dir", "outputs/run/.hydra"],
+        ["-cd=outputs/run/.hydra"],
+        ["--config-path", "outputs/run/.hydra"],
+        ["-cp", absolute],
+        ["--config-path=outputs/run/.hydra"],
+    ):
         assert saved_config_arguments([*given, "-cn", "config", "samples=2"], tmp_path) == [
-            "--config-path", absolute, "-cn", "config", "samples=2"
+            "--config-path",
+            absolute,
+            "-cn",
+            "config",
+            "samples=2",
         ], given
-    for untouched in (["--config-dir", "mine", "x=1"], ["-cd=mine"], ["--cfg", "job", "-m", "seed=1,2"], ["--config-dir"]):
+    for untouched in (
+        ["--config-dir", "mine", "x=1"],
+        ["-cd=mine"],
+        ["--cfg", "job", "-m", "seed=1,2"],
+        ["--config-dir"],
+    ):
         assert saved_config_arguments(untouched, tmp_path) == untouched
 
 
@@ -201,7 +242,9 @@ def test_only_differences_in_metrics_expected_to_vary_keep_a_reproduction_equal(
     assert MetricComparison("cache_saved_usd", 0.0, 1.0).expected_to_vary == "cache"
     same = [MetricComparison("accuracy", 0.5, 0.5)]
     assert verdict(same) == "all 1 metrics equal"
-    assert verdict(same + [MetricComparison("avg_latency_s", 1.0, 2.0)]).endswith("all expected to vary (timing); the rest are equal")
+    assert verdict(same + [MetricComparison("avg_latency_s", 1.0, 2.0)]).endswith(
+        "all expected to vary (timing); the rest are equal"
+    )
     assert verdict([MetricComparison("accuracy", 0.5, 0.25)]) == "1 of 1 metrics differ, 1 not expected to: accuracy"
 
 
@@ -210,7 +253,9 @@ def test_a_reproduction_a_budget_stops_ends_with_one_line(original, elsewhere, c
         reproduce_main([str(original.folder), "max_cost_usd=0.000001", "cache.enabled=false", "concurrency=1"])
     err = capsys.readouterr().err
     assert stop.value.code == 1 and "Traceback" not in err
-    assert [line for line in err.splitlines() if line.startswith("stopped: ")][0].startswith("stopped: max_cost_usd=1e-06: ")
+    assert [line for line in err.splitlines() if line.startswith("stopped: ")][0].startswith(
+        "stopped: max_cost_usd=1e-06: "
+    )
 
     # Reproduced in turn, the stopped run is run whole (without its budget), and the output says why counts differ.
     [stopped] = [r for r in reproductions_of(original, original.run.info.run_id) if r.data.tags.get("delegate.stopped")]

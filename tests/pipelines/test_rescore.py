@@ -61,12 +61,18 @@ def test_rescored_with_its_own_scorer_a_run_keeps_every_metric(v2_store, listeni
     assert [r.id for r in after] == sorted(before)
     for record in after:
         assert (record.correct, record.extracted, record.usage, record.response) == (
-            before[record.id].correct, before[record.id].extracted, before[record.id].usage, before[record.id].response)
+            before[record.id].correct,
+            before[record.id].extracted,
+            before[record.id].usage,
+            before[record.id].response,
+        )
         assert set(record.scores) == {"numeric"}
 
 
 def test_a_second_scorer_is_kept_beside_the_first(v2_store, tmp_path):
-    result = rescore(str(v2_store / "outputs" / "llm"), ["data.scorers=[exact,symbolic]"], v2_store, output_dir=tmp_path / "r")
+    result = rescore(
+        str(v2_store / "outputs" / "llm"), ["data.scorers=[exact,symbolic]"], v2_store, output_dir=tmp_path / "r"
+    )
     assert result.scorers == ("numeric", "exact", "symbolic")
     records = read_records(tmp_path / "r" / SAMPLES_FILE)
     assert all(list(r.scores) == ["numeric", "exact", "symbolic"] for r in records)
@@ -102,8 +108,14 @@ def test_delegate_score_from_the_command_line_changes_verdicts_without_a_model(t
         return Reply(content=f"So \\boxed{{{gold_of[question]}.0}}.")
 
     scripted_server.set_responder(reply)
-    done = run_eval(tmp_path, "experiment=local", "strategy=llm", "llm=openai-compatible",
-                    f"llm.base_url={scripted_server.base_url}", "samples=4")
+    done = run_eval(
+        tmp_path,
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "samples=4",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     client, [run] = mlflow_runs(tmp_path)
     assert run.data.metrics["accuracy"] == 1.0
@@ -124,5 +136,11 @@ def test_delegate_score_from_the_command_line_changes_verdicts_without_a_model(t
 
 
 def subprocess_score(cwd: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DELEGATE_SCORE), *arguments], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    return subprocess.run(
+        [str(DELEGATE_SCORE), *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )

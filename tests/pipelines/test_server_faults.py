@@ -58,12 +58,23 @@ def slm_replies(request: dict) -> Reply:
 
 
 def job_config(tmp_path: Path, data: Path, llm: ScriptedServer, slm: ScriptedServer, *extra: str):
-    return compose_config([
-        f"data.path={data}", "data.name=synthetic", "strategy=router",
-        "llm=openai-compatible", f"llm.base_url={llm.base_url}", "llm.model=scripted-llm",
-        "slm=openai-compatible", f"slm.base_url={slm.base_url}", "slm.model=scripted-slm",
-        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.traces=false", "cache.enabled=false", *extra,
-    ])
+    return compose_config(
+        [
+            f"data.path={data}",
+            "data.name=synthetic",
+            "strategy=router",
+            "llm=openai-compatible",
+            f"llm.base_url={llm.base_url}",
+            "llm.model=scripted-llm",
+            "slm=openai-compatible",
+            f"slm.base_url={slm.base_url}",
+            "slm.model=scripted-slm",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            "tracking.traces=false",
+            "cache.enabled=false",
+            *extra,
+        ]
+    )
 
 
 def quiet_job(cfg, tmp_path: Path, name: str) -> dict:
@@ -158,8 +169,13 @@ def test_a_null_or_empty_reply_is_not_cached_and_the_recovered_answer_is(tmp_pat
         return Reply(content=f"\\boxed{{{a + b}}}") if recovered else poisoned[number]
 
     with ScriptedServer(llm_flaky) as llm, ScriptedServer(slm_replies) as slm:
-        overrides = ("strategy=llm", "cache.enabled=true", f"cache.path={cache_path}", "llm.max_retries=0",
-                     "max_error_rate=1.0")
+        overrides = (
+            "strategy=llm",
+            "cache.enabled=true",
+            f"cache.path={cache_path}",
+            "llm.max_retries=0",
+            "max_error_rate=1.0",
+        )
         runs = {}
         for name in ("first", "second", "third"):
             quiet_job(job_config(tmp_path, data, llm, slm, *overrides), tmp_path, name)

@@ -18,7 +18,9 @@ from delegate.report.stats import PairedCounts, mcnemar_exact_p, paired_differen
 from tests.support.records import make_record
 
 
-def loaded(strategy: str, right: list[bool], name: str | None = None, dataset: str = "sample/sample", **fields) -> LoadedRun:
+def loaded(
+    strategy: str, right: list[bool], name: str | None = None, dataset: str = "sample/sample", **fields
+) -> LoadedRun:
     """A run of `strategy` whose problem i (ids 0..n-1) was right as `right[i]` says."""
     records = [make_record(i, dataset=dataset, strategy=strategy, correct=ok, **fields) for i, ok in enumerate(right)]
     run = LoadedRun(f"id-{name or strategy}", name or strategy, "1", strategy, f"{strategy} (m)", records)
@@ -27,15 +29,24 @@ def loaded(strategy: str, right: list[bool], name: str | None = None, dataset: s
 
 
 def delegation(answered: bool = True, error: str | None = None) -> Delegation:
-    return Delegation(tool_call_id="c", name="ask_math_assistant", arguments="{}", result="r", error=error,
-                      slm_output="6*8 = \\boxed{48}" if answered else None)
+    return Delegation(
+        tool_call_id="c",
+        name="ask_math_assistant",
+        arguments="{}",
+        result="r",
+        error=error,
+        slm_output="6*8 = \\boxed{48}" if answered else None,
+    )
 
 
 # comparison
 
 
 def test_comparison_row_in_the_study_shape():
-    usage = {"llm": RoleUsage(calls=1, prompt_tokens=100, completion_tokens=20), "slm": RoleUsage(calls=2, prompt_tokens=30, completion_tokens=10)}
+    usage = {
+        "llm": RoleUsage(calls=1, prompt_tokens=100, completion_tokens=20),
+        "slm": RoleUsage(calls=2, prompt_tokens=30, completion_tokens=10),
+    }
     records = [
         make_record(0, correct=True, latency_s=1.0, usage=usage, tool_calls=2, cost_usd=0.002),
         make_record(1, correct=False, latency_s=3.0, usage=usage, tool_calls=0, cost_usd=0.004),
@@ -113,7 +124,9 @@ def test_identical_runs_pair_with_no_difference():
 
 def test_pairs_compare_only_the_shared_problems_and_say_so():
     a = loaded("llm", [True] * 6)
-    b = LoadedRun("id-b", "b", "1", "slm", "slm (m)", [make_record(i, correct=False) for i in (4, 5, 6, 7)], label="slm (m)")
+    b = LoadedRun(
+        "id-b", "b", "1", "slm", "slm (m)", [make_record(i, correct=False) for i in (4, 5, 6, 7)], label="slm (m)"
+    )
     [row] = pair_rows([a, b])
     assert row["n_shared"] == 2
     assert (row["both_right"], row["only_baseline"], row["only_candidate"], row["both_wrong"]) == (0, 2, 0, 0)
@@ -131,9 +144,22 @@ def test_runs_on_different_datasets_get_a_note_not_a_comparison():
 
 def test_token_cost_and_latency_changes_are_the_candidates_relative_to_the_baseline():
     usage_a = {"llm": RoleUsage(calls=1, prompt_tokens=300, completion_tokens=100)}
-    usage_b = {"llm": RoleUsage(calls=1, prompt_tokens=60, completion_tokens=20), "slm": RoleUsage(calls=1, prompt_tokens=50, completion_tokens=30)}
-    a = LoadedRun("a", "a", "1", "llm", "llm", [make_record(0, usage=usage_a, cost_usd=0.004, latency_s=1.0)], label="llm")
-    b = LoadedRun("b", "b", "1", "router", "router", [make_record(0, usage=usage_b, cost_usd=0.001, latency_s=2.5)], label="router")
+    usage_b = {
+        "llm": RoleUsage(calls=1, prompt_tokens=60, completion_tokens=20),
+        "slm": RoleUsage(calls=1, prompt_tokens=50, completion_tokens=30),
+    }
+    a = LoadedRun(
+        "a", "a", "1", "llm", "llm", [make_record(0, usage=usage_a, cost_usd=0.004, latency_s=1.0)], label="llm"
+    )
+    b = LoadedRun(
+        "b",
+        "b",
+        "1",
+        "router",
+        "router",
+        [make_record(0, usage=usage_b, cost_usd=0.001, latency_s=2.5)],
+        label="router",
+    )
     [row] = pair_rows([a, b])
     assert row["llm_tokens_change_pct"] == pytest.approx(-80.0)  # 400 -> 80
     assert row["total_tokens_change_pct"] == pytest.approx(-60.0)  # 400 -> 160
@@ -145,9 +171,19 @@ def test_token_cost_and_latency_changes_are_the_candidates_relative_to_the_basel
 def test_a_problem_without_token_counts_is_left_out_of_the_token_and_cost_changes_and_said_so():
     counted = {"llm": RoleUsage(calls=1, prompt_tokens=300, completion_tokens=100)}
     missing = {"llm": RoleUsage(calls=1, usage_missing_calls=1)}
-    a = LoadedRun("a", "a", "1", "llm", "llm", [make_record(0, usage=counted, cost_usd=0.004), make_record(1, usage=counted, cost_usd=0.004)], label="llm")
-    b_records = [make_record(0, usage={"llm": RoleUsage(calls=1, prompt_tokens=100, completion_tokens=100)}, cost_usd=0.002),
-                 make_record(1, usage=missing, cost_usd=0.0)]
+    a = LoadedRun(
+        "a",
+        "a",
+        "1",
+        "llm",
+        "llm",
+        [make_record(0, usage=counted, cost_usd=0.004), make_record(1, usage=counted, cost_usd=0.004)],
+        label="llm",
+    )
+    b_records = [
+        make_record(0, usage={"llm": RoleUsage(calls=1, prompt_tokens=100, completion_tokens=100)}, cost_usd=0.002),
+        make_record(1, usage=missing, cost_usd=0.0),
+    ]
     b = LoadedRun("b", "b", "1", "llm", "llm", b_records, label="llm 2")
     [row] = pair_rows([a, b])
     # Problem 1's unknown count is not zero: only problem 0 counts (400 -> 200 tokens, 0.004 -> 0.002 USD).
@@ -198,20 +234,34 @@ def test_oracle_takes_the_llm_and_slm_runs_sharing_most_problems_with_the_router
 
 def test_oracle_needs_all_three_strategies_on_shared_problems():
     assert oracle_rows([loaded("llm", [True]), loaded("router", [True])]) == (
-        [], ["needs an llm, an slm and a router run on the same problems; this report has 1 llm, 0 slm, 1 router run(s)"]
+        [],
+        ["needs an llm, an slm and a router run on the same problems; this report has 1 llm, 0 slm, 1 router run(s)"],
     )
-    rows, notes = oracle_rows([loaded("llm", [True]), loaded("slm", [True]), loaded("router", [True], dataset="gsm8k/test")])
+    rows, notes = oracle_rows(
+        [loaded("llm", [True]), loaded("slm", [True]), loaded("router", [True], dataset="gsm8k/test")]
+    )
     assert rows == [] and notes == ["router (m): no problems shared with both an llm and an slm run"]
 
 
 def test_delegation_accuracy_sub_answers_and_tool_errors():
     records = [
         make_record(0, strategy="router", correct=True, tool_calls=2, delegations=[delegation(), delegation()]),
-        make_record(1, strategy="router", correct=False, tool_calls=2,
-                    delegations=[delegation(answered=False, error="invalid_arguments"), delegation()],
-                    events={"invalid_arguments": 1}),
-        make_record(2, strategy="router", correct=True, tool_calls=1,
-                    delegations=[delegation(answered=False, error="over_limit")], events={"over_limit": 1, "forced_final": 1}),
+        make_record(
+            1,
+            strategy="router",
+            correct=False,
+            tool_calls=2,
+            delegations=[delegation(answered=False, error="invalid_arguments"), delegation()],
+            events={"invalid_arguments": 1},
+        ),
+        make_record(
+            2,
+            strategy="router",
+            correct=True,
+            tool_calls=1,
+            delegations=[delegation(answered=False, error="over_limit")],
+            events={"over_limit": 1, "forced_final": 1},
+        ),
         make_record(3, strategy="router", correct=True),
     ]
     run = LoadedRun("r", "r", "1", "router", "router (m)", records, label="router (m)")

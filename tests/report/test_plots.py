@@ -19,12 +19,27 @@ def png_size(path) -> tuple[int, int]:
 
 
 def test_four_figures_one_per_file(tmp_path):
-    usage = {"llm": RoleUsage(calls=2, prompt_tokens=300, completion_tokens=80), "slm": RoleUsage(calls=1, prompt_tokens=40, completion_tokens=60)}
+    usage = {
+        "llm": RoleUsage(calls=2, prompt_tokens=300, completion_tokens=80),
+        "slm": RoleUsage(calls=1, prompt_tokens=40, completion_tokens=60),
+    }
     runs = [
-        LoadedRun("a", "llm-run", "1", "llm", "llm (gpt-4o)",
-                  [make_record(i, correct=i % 2 == 0, latency_s=1 + i, cost_usd=0.004) for i in range(6)]),
-        LoadedRun("b", "router-run", "1", "router", "router (gpt-4o -> qwen2.5-math-1.5b)",
-                  [make_record(i, correct=i < 5, latency_s=2 + i, usage=usage, cost_usd=0.001) for i in range(6)]),
+        LoadedRun(
+            "a",
+            "llm-run",
+            "1",
+            "llm",
+            "llm (gpt-4o)",
+            [make_record(i, correct=i % 2 == 0, latency_s=1 + i, cost_usd=0.004) for i in range(6)],
+        ),
+        LoadedRun(
+            "b",
+            "router-run",
+            "1",
+            "router",
+            "router (gpt-4o -> qwen2.5-math-1.5b)",
+            [make_record(i, correct=i < 5, latency_s=2 + i, usage=usage, cost_usd=0.001) for i in range(6)],
+        ),
     ]
     label_runs(runs)
     paths = write_plots(analyse(runs, []), tmp_path)

@@ -16,8 +16,14 @@ def test_markdown_table_escapes_pipes():
 def runs() -> list[LoadedRun]:
     made = [
         LoadedRun("id-llm", "llm-run", "1", "llm", "llm (big)", [make_record(i, correct=i < 2) for i in range(4)]),
-        LoadedRun("id-router", "router-run", "1", "router", "router (big -> small)",
-                  [make_record(i, strategy="router", correct=i < 3) for i in range(4)]),
+        LoadedRun(
+            "id-router",
+            "router-run",
+            "1",
+            "router",
+            "router (big -> small)",
+            [make_record(i, strategy="router", correct=i < 3) for i in range(4)],
+        ),
         LoadedRun("id-other", "other-run", "1", "slm", "slm (small)", [make_record(0, dataset="gsm8k/test")]),
     ]
     label_runs(made)
@@ -27,8 +33,16 @@ def runs() -> list[LoadedRun]:
 def test_markdown_has_every_section_and_names_the_statistics():
     report = analyse(runs(), ["run x (abc): RUNNING, not finished"])
     text = render_markdown(report, {"1": "delegate-gsm8k"}, [Path("accuracy_ci.png")], "3 runs from sqlite:///m.db.")
-    for heading in ("# delegate report", "## Runs", "## Comparison", "## Paired comparisons",
-                    "## Oracle and delegation", "### Oracle", "### Delegation (router runs)", "## Plots"):
+    for heading in (
+        "# delegate report",
+        "## Runs",
+        "## Comparison",
+        "## Paired comparisons",
+        "## Oracle and delegation",
+        "### Oracle",
+        "### Delegation (router runs)",
+        "## Plots",
+    ):
         assert f"\n{heading}\n" in f"\n{text}"
     assert "- skipped run x (abc): RUNNING, not finished" in text
     assert "| llm (big) | router (big -> small) | 4 | 50.0% | 75.0% | +25.0 pp [" in text
@@ -47,19 +61,36 @@ def test_runs_note_is_a_table_of_the_compared_runs():
 
 def strict_json(text: str):
     """JSON as the standard has it: NaN and Infinity are refused."""
+
     def refuse(constant: str):
         raise ValueError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
 def test_the_comparison_shows_the_clean_accuracy_and_the_degraded_problems(tmp_path):
     failure = "slm: InternalServerError (HTTP 500): backend down"
     made = [
-        LoadedRun("id-router", "router-run", "1", "router", "router (big -> small)",
-                  [make_record(0, strategy="router"), make_record(1, strategy="router", correct=False),
-                   make_record(2, strategy="router", degraded=True, failures=[failure])]),
-        LoadedRun("id-down", "down-run", "1", "router", "router (big -> down)",
-                  [make_record(i, strategy="router", degraded=True, failures=[failure]) for i in range(2)]),
+        LoadedRun(
+            "id-router",
+            "router-run",
+            "1",
+            "router",
+            "router (big -> small)",
+            [
+                make_record(0, strategy="router"),
+                make_record(1, strategy="router", correct=False),
+                make_record(2, strategy="router", degraded=True, failures=[failure]),
+            ],
+        ),
+        LoadedRun(
+            "id-down",
+            "down-run",
+            "1",
+            "router",
+            "router (big -> down)",
+            [make_record(i, strategy="router", degraded=True, failures=[failure]) for i in range(2)],
+        ),
     ]
     label_runs(made)
     report = analyse(made, [])

@@ -36,12 +36,22 @@ def test_a_new_answer_type_is_one_module_and_one_yaml_key(tmp_path, scripted_ser
     (data_dir / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS), encoding="utf-8")
     scripted_server.set_responder(reply)
     env = dict(
-        os.environ, DELEGATE_PLUGINS="choice", DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"), HF_HUB_OFFLINE="1",
+        os.environ,
+        DELEGATE_PLUGINS="choice",
+        DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"),
+        HF_HUB_OFFLINE="1",
         DELEGATE_DATA_DIR=str(tmp_path / "data"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
     )
-    done = run_eval(tmp_path, "data=letters", "strategy=llm", "llm=openai-compatible",
-                    f"llm.base_url={scripted_server.base_url}", "tracking.experiment=letters", env=env)
+    done = run_eval(
+        tmp_path,
+        "data=letters",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url={scripted_server.base_url}",
+        "tracking.experiment=letters",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     # The fifth row's gold is no letter: skipped with one warning, counted.
     assert "gold answer not a letter from A to E" in done.stdout + done.stderr

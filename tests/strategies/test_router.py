@@ -138,10 +138,16 @@ def test_tokens_calls_and_cost_are_the_sums_of_what_the_servers_reported(llm, sl
     llm_prompt, llm_completion = 101 + 257 + 389, 17 + 29 + 41
     slm_prompt, slm_completion = 31 + 37 + 43, 44 + 53 + 61
     assert {k: getattr(record.usage["llm"], k) for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
-        "calls": 3, "prompt_tokens": llm_prompt, "completion_tokens": llm_completion, "tokens": llm_prompt + llm_completion,
+        "calls": 3,
+        "prompt_tokens": llm_prompt,
+        "completion_tokens": llm_completion,
+        "tokens": llm_prompt + llm_completion,
     }
     assert {k: getattr(record.usage["slm"], k) for k in ("calls", "prompt_tokens", "completion_tokens", "tokens")} == {
-        "calls": 3, "prompt_tokens": slm_prompt, "completion_tokens": slm_completion, "tokens": slm_prompt + slm_completion,
+        "calls": 3,
+        "prompt_tokens": slm_prompt,
+        "completion_tokens": slm_completion,
+        "tokens": slm_prompt + slm_completion,
     }
     assert record.usage["slm"].latency_s == pytest.approx(sum(d.slm_latency_s for d in record.delegations))
     assert sum(d.slm_prompt_tokens for d in record.delegations) == slm_prompt
@@ -155,10 +161,12 @@ def test_tokens_calls_and_cost_are_the_sums_of_what_the_servers_reported(llm, sl
 def test_calls_in_one_turn_run_concurrently_and_answer_in_the_llms_order(llm, slm):
     # The first call is the slower one, so finishing order is the reverse of the LLM's order.
     answers = {"What is 6*8?": ("48", 0.6), "What is 7+5?": ("12", 0.4)}
-    slm.set_responder(lambda body: Reply(
-        content=f"\\boxed{{{answers[body['messages'][-1]['content']][0]}}}",
-        delay_s=answers[body["messages"][-1]["content"]][1],
-    ))
+    slm.set_responder(
+        lambda body: Reply(
+            content=f"\\boxed{{{answers[body['messages'][-1]['content']][0]}}}",
+            delay_s=answers[body["messages"][-1]["content"]][1],
+        )
+    )
     llm.push(
         Reply(tool_calls=[ask("What is 6*8?", "call_x"), ask("What is 7+5?", "call_y")]),
         Reply(content="\\boxed{48}"),
@@ -312,7 +320,9 @@ def test_calls_over_the_limit_in_one_turn_are_refused(llm, slm):
     assert len([d for d in record.delegations if d.answered]) == 2
     # One delegation entry per tool call, in the LLM's order, the refused one included.
     assert [(d.tool_call_id, d.error) for d in record.delegations] == [
-        ("call_1", None), ("call_2", None), ("call_3", "over_limit")
+        ("call_1", None),
+        ("call_2", None),
+        ("call_3", "over_limit"),
     ]
     # tool_calls counts every call the LLM asked for, the refused one included.
     assert record.tool_calls == 3
@@ -367,21 +377,39 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
         gold = golds[body["messages"][1]["content"]]
         if body["messages"][-1]["role"] == "user" and int(gold) % 2 == 0:
             call = ask(f"What is {gold} + 0?")
-            return llm_log.keep(Reply(tool_calls=[call], prompt_tokens=100 + len(gold), completion_tokens=int(gold) % 7 + 3))
-        return llm_log.keep(Reply(content=f"\\boxed{{{gold}}}", prompt_tokens=200 + int(gold) % 13, completion_tokens=9))
+            return llm_log.keep(
+                Reply(tool_calls=[call], prompt_tokens=100 + len(gold), completion_tokens=int(gold) % 7 + 3)
+            )
+        return llm_log.keep(
+            Reply(content=f"\\boxed{{{gold}}}", prompt_tokens=200 + int(gold) % 13, completion_tokens=9)
+        )
 
     def slm_responder(body: dict) -> Reply:
         question = body["messages"][-1]["content"]
         gold = question.removeprefix("What is ").removesuffix(" + 0?")
-        return slm_log.keep(Reply(content=f"{gold} + 0 = {gold}. \\boxed{{{gold}}}", prompt_tokens=len(question),
-                                  completion_tokens=int(gold) % 5 + 11))
+        return slm_log.keep(
+            Reply(
+                content=f"{gold} + 0 = {gold}. \\boxed{{{gold}}}",
+                prompt_tokens=len(question),
+                completion_tokens=int(gold) % 5 + 11,
+            )
+        )
 
     llm.set_responder(llm_responder)
     slm.set_responder(slm_responder)
     done = run_eval(
-        tmp_path, "experiment=local", "strategy=router",
-        "llm=openai-compatible", f"llm.base_url={llm.base_url}", "slm=openai-compatible", f"slm.base_url={slm.base_url}",
-        "llm.price_input_usd_per_1m=2.5", "llm.price_output_usd_per_1m=10", "samples=3", "seed=5", timeout_s=300,
+        tmp_path,
+        "experiment=local",
+        "strategy=router",
+        "llm=openai-compatible",
+        f"llm.base_url={llm.base_url}",
+        "slm=openai-compatible",
+        f"slm.base_url={slm.base_url}",
+        "llm.price_input_usd_per_1m=2.5",
+        "llm.price_output_usd_per_1m=10",
+        "samples=3",
+        "seed=5",
+        timeout_s=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -414,7 +442,9 @@ def test_router_job_logs_metrics_that_add_up_and_traces(tmp_path, llm, slm):
     assert sorted(roots) == sorted(f"problem-{r.id}" for r in records)
     # Each trace's token total is what the two models reported for that problem.
     for r in records:
-        assert roots[f"problem-{r.id}"].info.token_usage["total_tokens"] == r.usage["llm"].tokens + r.usage["slm"].tokens
+        assert (
+            roots[f"problem-{r.id}"].info.token_usage["total_tokens"] == r.usage["llm"].tokens + r.usage["slm"].tokens
+        )
     tool_spans = [s for t in traces for s in t.data.spans if s.span_type == "TOOL"]
     assert len(tool_spans) == sum(delegated)
 
@@ -428,7 +458,9 @@ def test_a_turn_cut_off_at_max_tokens_is_counted(llm, slm):
 
 def test_an_llm_failure_part_way_keeps_what_happened_before_it(llm, slm):
     llm.push(
-        Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}], prompt_tokens=50),
+        Reply(
+            tool_calls=[{"name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}], prompt_tokens=50
+        ),
         Reply(status=500, content="llm down"),
     )
     slm.default = Reply(content="\\boxed{48}", prompt_tokens=20, completion_tokens=6)

@@ -36,7 +36,10 @@ def test_a_leniently_decoded_call_gives_the_router_its_question():
     [
         ('{"name": "ask_math_assistant", "arguments": {"question": "What is 6*8?}}', "Unterminated string starting at"),
         ('{"name": "ask_math_assistant", "argum', "Unterminated string starting at"),
-        ('{"name": "ask_math_assistant", "arguments": {question: "6*8"}}', "Expecting property name enclosed in double quotes"),
+        (
+            '{"name": "ask_math_assistant", "arguments": {question: "6*8"}}',
+            "Expecting property name enclosed in double quotes",
+        ),
     ],
     ids=["unterminated-string", "cut-off", "unquoted-key"],
 )
@@ -83,7 +86,7 @@ def hermes_reply(text: str) -> Reply:
 def test_broken_blocks_are_answered_with_their_faults_and_a_good_one_is_delegated(llm, slm):
     llm.push(
         hermes_reply(
-            "<think>Draft: <tool_call>{\"name\": \"ask_math_assistant\", \"arguments\": {\"question\": \"1+1?\"}}"
+            '<think>Draft: <tool_call>{"name": "ask_math_assistant", "arguments": {"question": "1+1?"}}'
             "</tool_call></think>Three calls.\n"
             "<tool_call>{not json at all</tool_call>\n"
             '<tool_call>{"name": "ask_math_assistant", "arguments": {"question": "6*8?</tool_call>\n'
@@ -113,13 +116,17 @@ def test_the_malformed_call_message_comes_from_the_config(llm, slm):
     llm.push(hermes_reply("<tool_call>42</tool_call>"), Reply(content="\\boxed{48}"))
     solve(llm, slm, "strategy.tool_errors.malformed_call='Bad block ({detail}); use {tool} with {argument}. {x}'")
     [message] = [m["content"] for m in llm.requests[1]["messages"] if m["role"] == "tool"]
-    assert message == 'Bad block (a JSON number, not an object with a "name"); use ask_math_assistant with question. {x}'
+    assert (
+        message == 'Bad block (a JSON number, not an object with a "name"); use ask_math_assistant with question. {x}'
+    )
     assert slm.requests == []
 
 
 def test_the_arguments_sent_back_to_the_llm_are_json_it_can_read(llm, slm):
-    llm.push(hermes_reply("<tool_call>{'name': 'ask_math_assistant', 'arguments': {'question': 'Was ist 6×8?'}}"),
-             Reply(content="\\boxed{48}"))
+    llm.push(
+        hermes_reply("<tool_call>{'name': 'ask_math_assistant', 'arguments': {'question': 'Was ist 6×8?'}}"),
+        Reply(content="\\boxed{48}"),
+    )
     slm.push(Reply(content="\\boxed{48}"))
     record, _ = solve(llm, slm)
     [call] = llm.requests[1]["messages"][-2]["tool_calls"]

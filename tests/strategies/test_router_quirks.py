@@ -45,7 +45,7 @@ def pairs(request: dict) -> list[tuple[list[str], list[str]]]:
     for at, message in enumerate(messages):
         if message["role"] == "assistant" and message.get("tool_calls"):
             answered = []
-            for following in messages[at + 1:]:
+            for following in messages[at + 1 :]:
                 if following["role"] != "tool":
                     break
                 answered.append(following["tool_call_id"])
@@ -67,7 +67,11 @@ def test_arguments_sent_as_an_object_are_delegated(llm, slm):
     assert llm.requests[1]["messages"][2]["tool_calls"][0]["function"]["arguments"] == delegation.arguments
 
 
-@pytest.mark.parametrize("arguments", [42, None, "", [1], True, {"q": "wrong field"}], ids=["number", "null", "empty", "array", "boolean", "wrong-field"])
+@pytest.mark.parametrize(
+    "arguments",
+    [42, None, "", [1], True, {"q": "wrong field"}],
+    ids=["number", "null", "empty", "array", "boolean", "wrong-field"],
+)
 def test_unusable_arguments_become_a_tool_error_the_llm_can_act_on(llm, slm, arguments):
     llm.push(native(call(arguments, "call_a")), ANSWER)
     record, cfg = solve(llm, slm)
@@ -75,7 +79,11 @@ def test_unusable_arguments_become_a_tool_error_the_llm_can_act_on(llm, slm, arg
     assert record.events == {"invalid_arguments": 1}
     assert slm.requests == []
     [tool_message] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
-    assert tool_message == {"role": "tool", "tool_call_id": "call_a", "content": cfg.tool_errors.invalid_arguments.format(argument="question")}
+    assert tool_message == {
+        "role": "tool",
+        "tool_call_id": "call_a",
+        "content": cfg.tool_errors.invalid_arguments.format(argument="question"),
+    }
 
 
 def test_a_call_without_type_or_name_is_still_answered(llm, slm):
@@ -120,7 +128,9 @@ def test_missing_and_repeated_ids_get_unique_local_ids_with_tool_messages_paired
 # Tool calls left in the content
 
 
-HERMES_TURN = 'I will ask.\n<tool_call>\n{"name": "ask_math_assistant", "arguments": {"question": "What is 6*8?"}}\n</tool_call>'
+HERMES_TURN = (
+    'I will ask.\n<tool_call>\n{"name": "ask_math_assistant", "arguments": {"question": "What is 6*8?"}}\n</tool_call>'
+)
 
 
 def test_a_tool_call_written_in_content_is_delegated_not_scored(llm, slm):
@@ -150,14 +160,21 @@ def test_only_tool_calls_in_content_until_the_end_is_not_an_answer(llm, slm):
 
 
 def test_missing_usage_is_recorded_as_missing_and_left_out_of_tokens_and_cost(llm, slm):
-    llm.push(Reply(tool_calls=[{"name": TOOL, "arguments": question("What is 6*8?")}], usage="omit"),
-             Reply(content="\\boxed{48}", prompt_tokens=300, completion_tokens=20))
+    llm.push(
+        Reply(tool_calls=[{"name": TOOL, "arguments": question("What is 6*8?")}], usage="omit"),
+        Reply(content="\\boxed{48}", prompt_tokens=300, completion_tokens=20),
+    )
     slm.push(Reply(content="\\boxed{48}", usage=None))
     record, _ = solve(llm, slm)
     assert record.error is None and record.correct
     assert record.events == {"usage_missing": 2}
     llm_usage, slm_usage = record.usage["llm"], record.usage["slm"]
-    assert (llm_usage.calls, llm_usage.usage_missing_calls, llm_usage.prompt_tokens, llm_usage.completion_tokens) == (2, 1, 300, 20)
+    assert (llm_usage.calls, llm_usage.usage_missing_calls, llm_usage.prompt_tokens, llm_usage.completion_tokens) == (
+        2,
+        1,
+        300,
+        20,
+    )
     assert (slm_usage.calls, slm_usage.usage_missing_calls, slm_usage.tokens) == (1, 1, 0)
     [delegation] = record.delegations
     assert (delegation.slm_prompt_tokens, delegation.slm_completion_tokens) == (None, None)
@@ -167,13 +184,21 @@ def test_missing_usage_is_recorded_as_missing_and_left_out_of_tokens_and_cost(ll
 # Refused parameters
 
 
-REFUSED_MAX_TOKENS = {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model.",
-                                "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}
+REFUSED_MAX_TOKENS = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
 
 
 def test_a_refused_parameter_ends_the_problem_with_a_config_error_not_a_record(llm, slm):
     llm.push(Reply(status=400, raw_body=REFUSED_MAX_TOKENS))
-    with pytest.raises(ConfigError, match=r"^llm.max_tokens_param=max_tokens: .*set llm.max_tokens_param=max_completion_tokens$"):
+    with pytest.raises(
+        ConfigError, match=r"^llm.max_tokens_param=max_tokens: .*set llm.max_tokens_param=max_completion_tokens$"
+    ):
         solve(llm, slm)
 
 
@@ -193,7 +218,12 @@ def reasoning_llm(body: dict) -> Reply:
         return Reply(status=400, raw_body=REFUSED_MAX_TOKENS)
     details = {"prompt_tokens_details": {"cached_tokens": 1024}, "completion_tokens_details": {"reasoning_tokens": 192}}
     if "tools" in body and not any(m["role"] == "tool" for m in body["messages"]):
-        return Reply(tool_calls=[{"name": TOOL, "arguments": question("What is 2+2?")}], prompt_tokens=1500, completion_tokens=256, **details)
+        return Reply(
+            tool_calls=[{"name": TOOL, "arguments": question("What is 2+2?")}],
+            prompt_tokens=1500,
+            completion_tokens=256,
+            **details,
+        )
     return Reply(content="\\boxed{4}", prompt_tokens=1600, completion_tokens=224, **details)
 
 
@@ -208,8 +238,16 @@ def job(tmp_path, monkeypatch, *overrides: str) -> tuple[dict, list]:
 
 def test_a_reasoning_model_as_the_llm(tmp_path, monkeypatch, llm, slm):
     llm.set_responder(reasoning_llm)
-    summary, records = job(tmp_path, monkeypatch, "strategy=router", "llm=gpt-5-mini", f"llm.base_url={llm.base_url}", "llm.api_key_env=null",
-                           "slm=openai-compatible", f"slm.base_url={slm.base_url}")
+    summary, records = job(
+        tmp_path,
+        monkeypatch,
+        "strategy=router",
+        "llm=gpt-5-mini",
+        f"llm.base_url={llm.base_url}",
+        "llm.api_key_env=null",
+        "slm=openai-compatible",
+        f"slm.base_url={slm.base_url}",
+    )
     assert all(r["max_completion_tokens"] == 8192 and "temperature" not in r for r in llm.requests)
     assert len(records) == 2 and all(r.error is None for r in records)
     usage = records[0].usage["llm"]
@@ -227,7 +265,9 @@ def test_a_server_that_never_reports_usage(tmp_path, monkeypatch, llm):
     from mlflow import MlflowClient
 
     llm.default = Reply(content="So the total is \\boxed{7}.", usage="omit")
-    summary, records = job(tmp_path, monkeypatch, "strategy=llm", "llm=openai-compatible", f"llm.base_url={llm.base_url}")
+    summary, records = job(
+        tmp_path, monkeypatch, "strategy=llm", "llm=openai-compatible", f"llm.base_url={llm.base_url}"
+    )
     assert all(r.events == {"usage_missing": 1} and r.usage["llm"].usage_missing_calls == 1 for r in records)
     assert summary["n_usage_missing"] == summary["n_llm_usage_missing"] == 2
     assert math.isnan(summary["avg_llm_tokens"]) and summary["cost_usd"] == 0

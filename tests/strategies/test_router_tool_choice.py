@@ -82,7 +82,10 @@ def test_the_offline_presets_require_the_first_call_of_the_in_process_llm_and_co
         solo = compose_config([f"experiment={experiment}", f"strategy={strategy}"]).strategy
         assert solo.name == strategy and "tool_choice" not in solo
     # The command line still wins.
-    assert compose_config([f"experiment={experiment}", "strategy.tool_choice=auto"]).strategy.tool_choice == ToolChoice.auto
+    assert (
+        compose_config([f"experiment={experiment}", "strategy.tool_choice=auto"]).strategy.tool_choice
+        == ToolChoice.auto
+    )
 
 
 def test_another_llm_leaves_the_router_on_auto():
@@ -97,7 +100,9 @@ def test_another_llm_leaves_the_router_on_auto():
 @pytest.mark.slow
 def test_in_process_smollm2_delegates_when_its_first_turn_must_call_the_tool():
     # Few tokens: the call's opening is written for the model, so a short completion already holds a sub-question.
-    record, router_cfg = solve_composed(["experiment=local", "llm.max_new_tokens=32", "slm.max_new_tokens=12", "strategy.max_rounds=1"])
+    record, router_cfg = solve_composed(
+        ["experiment=local", "llm.max_new_tokens=32", "slm.max_new_tokens=12", "strategy.max_rounds=1"]
+    )
     assert router_cfg.tool_choice == ToolChoice.required
     assert record.error is None
     assert record.tool_calls >= 1

@@ -18,7 +18,9 @@ from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import mlflow_runs, run_eval
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 
 
 def gold_in(text: str) -> str:
@@ -54,15 +56,29 @@ def servers():
 def test_a_third_role_through_a_strategy_and_config_alone(tmp_path, servers):
     llm, slm, verifier = servers
     env = dict(
-        os.environ, DELEGATE_PLUGINS="verify", DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"), HF_HUB_OFFLINE="1",
+        os.environ,
+        DELEGATE_PLUGINS="verify",
+        DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"),
+        HF_HUB_OFFLINE="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
     )
     done = run_eval(
-        tmp_path, "strategy=verify", "experiment=local", "samples=6", "seed=3",
-        "llm=openai-compatible", f"llm.base_url={llm.base_url}", "llm.model=big",
-        "slm=openai-compatible", f"slm.base_url={slm.base_url}", "slm.model=small",
-        "+verifier=openai-compatible", f"verifier.base_url={verifier.base_url}", "verifier.model=checker",
-        "verifier.price_input_usd_per_1m=1", env=env,
+        tmp_path,
+        "strategy=verify",
+        "experiment=local",
+        "samples=6",
+        "seed=3",
+        "llm=openai-compatible",
+        f"llm.base_url={llm.base_url}",
+        "llm.model=big",
+        "slm=openai-compatible",
+        f"slm.base_url={slm.base_url}",
+        "slm.model=small",
+        "+verifier=openai-compatible",
+        f"verifier.base_url={verifier.base_url}",
+        "verifier.model=checker",
+        "verifier.price_input_usd_per_1m=1",
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = mlflow_runs(tmp_path)

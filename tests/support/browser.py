@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
@@ -72,8 +73,12 @@ def wait_until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: s
 
     try:
         # Elements the React app has not drawn yet, or has just redrawn, mean "not yet".
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.25,
-                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
+        return WebDriverWait(
+            driver,
+            timeout_s,
+            poll_frequency=0.25,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        ).until(condition)
     except TimeoutException as timeout:
         shown = visible_text(driver)
         raise TimeoutException(

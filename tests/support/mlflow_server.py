@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -23,16 +23,32 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, log_path: Path, *artifact_options: str) -> Iterator[tuple[str, Callable[..., None]]]:
+def mlflow_server(
+    backend_store_uri: str, log_path: Path, *artifact_options: str
+) -> Iterator[tuple[str, Callable[..., None]]]:
     """Start `mlflow server` over the store (with `artifact_options`, e.g. `--artifacts-destination DIR`); yields its
     URL and a wait-until-healthy function, so a caller can overlap the server's slow start (10-25 s) with its own
     work. Stopped with its web workers on exit."""
     url = f"http://127.0.0.1:{free_port()}"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--workers", "1",
-             "--backend-store-uri", backend_store_uri, *artifact_options],
-            cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(MLFLOW),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                url.rsplit(":", 1)[1],
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                backend_store_uri,
+                *artifact_options,
+            ],
+            cwd=log_path.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             # No telemetry, and no background job runner (MLflow's GenAI jobs): one process less to start.
             env=os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )

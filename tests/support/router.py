@@ -16,14 +16,21 @@ PRICES = {"llm": ModelPrices(input_usd_per_1m=2.5, output_usd_per_1m=10.0), "slm
 PROBLEM = Problem(id=0, question="A baker puts 6 muffins into each box. He fills 8 boxes. How many muffins?", gold="48")
 
 
-def solve(llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:
+def solve(
+    llm: ScriptedServer, slm: ScriptedServer, *overrides: str, problem: Problem = PROBLEM
+) -> tuple[SampleRecord, RouterConfig]:
     """The record of one problem run through `Evaluation.solve`, and the router config it ran with."""
-    return solve_composed([
-        "strategy=router",
-        "llm=openai-compatible", f"llm.base_url={llm.base_url}",
-        "slm=openai-compatible", f"slm.base_url={slm.base_url}",
-        *overrides,
-    ], problem)
+    return solve_composed(
+        [
+            "strategy=router",
+            "llm=openai-compatible",
+            f"llm.base_url={llm.base_url}",
+            "slm=openai-compatible",
+            f"slm.base_url={slm.base_url}",
+            *overrides,
+        ],
+        problem,
+    )
 
 
 def solve_composed(overrides: list[str], problem: Problem = PROBLEM) -> tuple[SampleRecord, RouterConfig]:

@@ -21,7 +21,9 @@ RUN_IDS = {
     "slm": "6306717d6ecc46d6aab89045145487c5",
 }
 
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 
 
 def copy_v2_store(destination: Path) -> Path:
@@ -44,9 +46,15 @@ def llm_reply(body: dict) -> Reply:
     gold = GOLD_BY_QUESTION.get(question, "1")
     if body.get("tools") and not any(m["role"] == "tool" for m in messages):
         arguments = json.dumps({"question": "What is " + gold + " plus 0?"})
-        return Reply(tool_calls=[{"name": "ask_math_assistant", "arguments": arguments}], prompt_tokens=120, completion_tokens=20)
+        return Reply(
+            tool_calls=[{"name": "ask_math_assistant", "arguments": arguments}], prompt_tokens=120, completion_tokens=20
+        )
     answer = gold if int(gold) % 2 == 0 else "-1"
-    return Reply(content=f"The total is \\boxed{{{answer}}}.", prompt_tokens=90 + len(question) % 13, completion_tokens=12 + int(gold) % 5)
+    return Reply(
+        content=f"The total is \\boxed{{{answer}}}.",
+        prompt_tokens=90 + len(question) % 13,
+        completion_tokens=12 + int(gold) % 5,
+    )
 
 
 def slm_reply(body: dict) -> Reply:
@@ -54,7 +62,13 @@ def slm_reply(body: dict) -> Reply:
     question = body["messages"][-1]["content"]
     if question.startswith("What is "):
         value = question.split()[2]
-        return Reply(content=f"Adding gives {value}. So the answer is \\boxed{{{value}}}.", prompt_tokens=40, completion_tokens=15)
+        return Reply(
+            content=f"Adding gives {value}. So the answer is \\boxed{{{value}}}.",
+            prompt_tokens=40,
+            completion_tokens=15,
+        )
     gold = GOLD_BY_QUESTION.get(question, "1")
     answer = gold if int(gold) % 3 else "0"
-    return Reply(content=f"So \\boxed{{{answer}}}.", prompt_tokens=50 + len(question) % 7, completion_tokens=9 + int(gold) % 4)
+    return Reply(
+        content=f"So \\boxed{{{answer}}}.", prompt_tokens=50 + len(question) % 7, completion_tokens=9 + int(gold) % 4
+    )

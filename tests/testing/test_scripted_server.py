@@ -9,8 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import openai
 import pytest
@@ -43,10 +43,14 @@ def test_content_and_usage_round_trip(server: ScriptedServer) -> None:
 
 
 def test_tool_calls(server: ScriptedServer) -> None:
-    server.push(Reply(tool_calls=[
-        {"name": "delegate", "arguments": '{"task": "add"}'},
-        {"name": "delegate", "arguments": "{not json", "id": "call_mine"},
-    ]))
+    server.push(
+        Reply(
+            tool_calls=[
+                {"name": "delegate", "arguments": '{"task": "add"}'},
+                {"name": "delegate", "arguments": "{not json", "id": "call_mine"},
+            ]
+        )
+    )
     resp = client(server).chat.completions.create(model="m", messages=USER)
     calls = resp.choices[0].message.tool_calls
     assert resp.choices[0].finish_reason == "tool_calls"
@@ -87,9 +91,7 @@ def test_exhausted_script_is_a_500_unless_default(server: ScriptedServer) -> Non
 def test_delay_is_concurrent() -> None:
     async def run(s: ScriptedServer) -> list[str]:
         aclient = AsyncOpenAI(base_url=s.base_url, api_key="x", max_retries=0)
-        resps = await asyncio.gather(*(
-            aclient.chat.completions.create(model="m", messages=USER) for _ in range(8)
-        ))
+        resps = await asyncio.gather(*(aclient.chat.completions.create(model="m", messages=USER) for _ in range(8)))
         return [r.choices[0].message.content for r in resps]
 
     with serve(default=Reply(content="slow", delay_s=0.3)) as s:
@@ -104,7 +106,8 @@ def test_streaming_content_and_usage(server: ScriptedServer) -> None:
     text = "Let me think... \\boxed{42}"
     server.push(Reply(content=text, prompt_tokens=7, completion_tokens=9))
     stream = client(server).chat.completions.create(
-        model="m", messages=USER, stream=True, stream_options={"include_usage": True})
+        model="m", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) > 1
@@ -127,8 +130,7 @@ def test_streaming_tool_calls(server: ScriptedServer) -> None:
             call["name"] += delta.function.name or ""
             call["arguments"] += delta.function.arguments or ""
     assert finish == "tool_calls"
-    assert list(calls.values()) == [
-        {"id": calls[0]["id"], "name": "delegate", "arguments": '{"task": "compute 6*7"}'}]
+    assert list(calls.values()) == [{"id": calls[0]["id"], "name": "delegate", "arguments": '{"task": "compute 6*7"}'}]
     assert calls[0]["id"].startswith("call_")
 
 
@@ -202,8 +204,12 @@ def test_models_and_unknown_paths(server: ScriptedServer) -> None:
 
 def test_cli_serves_constant_reply() -> None:
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "delegate.testing.scripted_server", "--content", "\\boxed{7}"],
-                            cwd=root, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "delegate.testing.scripted_server", "--content", "\\boxed{7}"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = proc.stdout.readline().split()[-1]
         resp = OpenAI(base_url=base_url, api_key="x", max_retries=0).chat.completions.create(model="m", messages=USER)

@@ -110,8 +110,13 @@ CANARY = "sentinel-delegate-params-canary-0123456789"
 def test_flatten_redacts_secrets_and_keeps_what_only_mentions_them(monkeypatch):
     monkeypatch.setenv("DELEGATE_PARAMS_TEST_KEY", CANARY)
     tree = {
-        "llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "api_key_env": "DELEGATE_PARAMS_TEST_KEY",
-                "max_tokens": 64, "max_tokens_param": "max_tokens", "price_input_usd_per_1m": 2.5},
+        "llm": {
+            "base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1",
+            "api_key_env": "DELEGATE_PARAMS_TEST_KEY",
+            "max_tokens": 64,
+            "max_tokens_param": "max_tokens",
+            "price_input_usd_per_1m": 2.5,
+        },
         "extra": {"api_key": "sentinel-pasted-into-config", "prompt": f"never mention {CANARY}"},
     }
     assert flatten(tree) == {
@@ -172,7 +177,9 @@ def test_finished_run_has_tags_params_metrics_and_artifacts(tmp_path, store_dir,
     folder.mkdir()
     (folder / "config.yaml").write_text("seed: 123\n", encoding="utf-8")
 
-    with tracked_run(connect_store(cfg, store_dir), "llm-gpt-4o-n3-s123", {"strategy": "llm", "git_commit": "abc"}) as run:
+    with tracked_run(
+        connect_store(cfg, store_dir), "llm-gpt-4o-n3-s123", {"strategy": "llm", "git_commit": "abc"}
+    ) as run:
         run.log_params({"llm.model": "gpt-4o", "samples": "3"})
         run.log_metrics({"accuracy": 0.5, "n_samples": 3})
         run.log_artifact(artifact)
@@ -220,7 +227,9 @@ def test_interrupted_run_is_killed(store_dir, cfg, client):
 
 def test_logged_params_carry_no_secret(store_dir, cfg, client, monkeypatch):
     monkeypatch.setenv("DELEGATE_PARAMS_TEST_KEY", CANARY)
-    tree = {"llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "api_key_env": "DELEGATE_PARAMS_TEST_KEY"}}
+    tree = {
+        "llm": {"base_url": f"http://delegate:{CANARY}@127.0.0.1:8000/v1", "api_key_env": "DELEGATE_PARAMS_TEST_KEY"}
+    }
     with tracked_run(connect_store(cfg, store_dir), "secret-params", {}) as run:
         run.log_params(flatten(tree))
         run_id = run.run_id

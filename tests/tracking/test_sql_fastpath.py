@@ -47,13 +47,19 @@ def test_one_transaction_writes_the_rows_the_public_calls_write(store_run):
     assert writer.close() is None
     store = TracingClient(store_run.uri).store
     fast, public = mlflow_trace_id(200), mlflow_trace_id(300)
-    sql_fastpath.insert_trace_verdicts(store, [(fast, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, fast))])
-    verdicts.log_one_by_one(store, [verdicts.TraceVerdict(public, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, public))])
+    sql_fastpath.insert_trace_verdicts(
+        store, [(fast, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, fast))]
+    )
+    verdicts.log_one_by_one(
+        store, [verdicts.TraceVerdict(public, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, public))]
+    )
     fast_written, public_written = written(store_run.client, fast), written(store_run.client, public)
     assert fast_written[0] == public_written[0]
     assert [a[:-1] for a in fast_written[1]] == [a[:-1] for a in public_written[1]]
     assert fast_written[0]["verdict"] == "right"
-    found = store_run.client.search_traces(locations=[store_run.experiment_id], filter_string="feedback.correct = 'true'")
+    found = store_run.client.search_traces(
+        locations=[store_run.experiment_id], filter_string="feedback.correct = 'true'"
+    )
     assert sorted(t.info.trace_id for t in found) == [fast, public]
 
 
@@ -64,10 +70,13 @@ def test_verdicts_for_a_trace_not_in_the_store_are_refused_whole(store_run):
     assert writer.close() is None
     present, absent = mlflow_trace_id(200), mlflow_trace_id(9)
     with pytest.raises(Exception, match="not found"):
-        sql_fastpath.insert_trace_verdicts(store, [
-            (present, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, present)),
-            (absent, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, absent)),
-        ])
+        sql_fastpath.insert_trace_verdicts(
+            store,
+            [
+                (present, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, present)),
+                (absent, verdicts.verdict_tags(RIGHT), verdicts.trace_assessments(RIGHT, absent)),
+            ],
+        )
     assert "verdict" not in store_run.client.get_trace(present).info.tags
 
 

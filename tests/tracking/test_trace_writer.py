@@ -5,8 +5,18 @@ from delegate.tracking.traces import SpanRecord
 
 
 def root(trace_id: int, name: str = "problem-1", outputs=None) -> list[SpanRecord]:
-    return [SpanRecord(name=name, span_type="AGENT", trace_id=trace_id, span_id=trace_id + 1, parent_id=None,
-                       start_ns=1_700_000_000_000_000_000, end_ns=1_700_000_000_250_000_000, outputs=outputs)]
+    return [
+        SpanRecord(
+            name=name,
+            span_type="AGENT",
+            trace_id=trace_id,
+            span_id=trace_id + 1,
+            parent_id=None,
+            start_ns=1_700_000_000_000_000_000,
+            end_ns=1_700_000_000_250_000_000,
+            outputs=outputs,
+        )
+    ]
 
 
 def test_one_bad_trace_costs_only_itself(store_run):

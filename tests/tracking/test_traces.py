@@ -35,8 +35,13 @@ def test_span_off_does_not_import_mlflow():
         "    live.set_attributes({'x': 1}); live.set_outputs('y'); live.set_inputs('z')\n"
         "print('mlflow' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
@@ -46,8 +51,11 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
 
     llm = scripted_server
     llm.push(
-        Reply(tool_calls=[{"id": "call_a", "name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}],
-              prompt_tokens=101, completion_tokens=17),
+        Reply(
+            tool_calls=[{"id": "call_a", "name": "ask_math_assistant", "arguments": '{"question": "What is 6*8?"}'}],
+            prompt_tokens=101,
+            completion_tokens=17,
+        ),
         Reply(content="\\boxed{48}", prompt_tokens=257, completion_tokens=23),
     )
     with ScriptedServer() as slm:
@@ -57,7 +65,9 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
     assert record.correct and record.error is None
 
     [trace] = client.search_traces(locations=[experiment_id])
-    assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [trace.info.trace_id]
+    assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], run_id=run_id)] == [
+        trace.info.trace_id
+    ]
     # The filter the MLflow UI's run page uses for its Traces tab.
     ui_filter = f"request_metadata.`mlflow.sourceRun` = '{run_id}'"
     assert [t.info.trace_id for t in client.search_traces(locations=[experiment_id], filter_string=ui_filter)] == [
@@ -66,8 +76,11 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
     assert trace.info.state.value == "OK"
     assert trace.info.tags["mlflow.traceName"] == "problem-0"
     # The trace's totals are the tokens the models reported: 101+17 and 257+23 (LLM), 31+44 (SLM).
-    assert trace.info.token_usage == {"input_tokens": 101 + 257 + 31, "output_tokens": 17 + 23 + 44,
-                                      "total_tokens": 101 + 17 + 257 + 23 + 31 + 44}
+    assert trace.info.token_usage == {
+        "input_tokens": 101 + 257 + 31,
+        "output_tokens": 17 + 23 + 44,
+        "total_tokens": 101 + 17 + 257 + 23 + 31 + 44,
+    }
 
     spans = trace.data.spans
     [root] = [s for s in spans if s.parent_id is None]
@@ -78,7 +91,10 @@ def test_router_problem_is_one_trace_linked_to_the_run(store_run, scripted_serve
 
     llm_spans = sorted((s for s in spans if s.name == "llm.chat"), key=lambda s: s.start_time_ns)
     assert [(s.span_type, s.parent_id) for s in llm_spans] == [("CHAT_MODEL", root.span_id)] * 2
-    assert [(s.attributes["prompt_tokens"], s.attributes["completion_tokens"]) for s in llm_spans] == [(101, 17), (257, 23)]
+    assert [(s.attributes["prompt_tokens"], s.attributes["completion_tokens"]) for s in llm_spans] == [
+        (101, 17),
+        (257, 23),
+    ]
     assert llm_spans[0].outputs["tool_calls"][0]["id"] == "call_a"
 
     [tool] = [s for s in spans if s.span_type == "TOOL"]
@@ -158,7 +174,9 @@ def test_traces_that_cannot_be_written_are_reported_in_one_line_and_the_job_goes
         with span("problem-2", "AGENT", root=True):
             pass
     [line] = [line for line in capfd.readouterr().err.splitlines() if line.startswith("delegate:")]
-    assert line.startswith("delegate: 2 of 2 traces could not be written to the MLflow store (the results are unaffected): ")
+    assert line.startswith(
+        "delegate: 2 of 2 traces could not be written to the MLflow store (the results are unaffected): "
+    )
 
 
 def test_an_interrupted_problem_leaves_no_trace(store_run):

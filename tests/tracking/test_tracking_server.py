@@ -1,7 +1,7 @@
 """A job logs to a live `mlflow server` over HTTP (`tracking=server`): run, params, metrics, traces, served artifacts."""
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from mlflow import MlflowClient
@@ -18,7 +18,9 @@ def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """A real `mlflow server` on loopback with its own SQLite store, serving artifacts from a folder; (URL, folder)."""
     root = tmp_path_factory.mktemp("mlflow-server")
     artifacts = root / "artifacts"
-    with running_mlflow_server(f"sqlite:///{root / 'server.db'}", root / "server.log", "--artifacts-destination", str(artifacts)) as (url, wait_healthy):
+    with running_mlflow_server(
+        f"sqlite:///{root / 'server.db'}", root / "server.log", "--artifacts-destination", str(artifacts)
+    ) as (url, wait_healthy):
         wait_healthy()
         yield url, artifacts
 
@@ -27,10 +29,18 @@ def mlflow_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
 def test_a_job_logs_everything_to_a_tracking_server(mlflow_server, scripted_server, tmp_path, capfd):
     url, artifacts = mlflow_server
     scripted_server.default = Reply(content="So the total is \\boxed{7}.", prompt_tokens=40, completion_tokens=8)
-    cfg = compose_config([
-        "experiment=local", "strategy=llm", "llm=openai-compatible", f"llm.base_url={scripted_server.base_url}",
-        "samples=3", "tracking=server", f"tracking.uri={url}", "tracking.experiment=cluster",
-    ])
+    cfg = compose_config(
+        [
+            "experiment=local",
+            "strategy=llm",
+            "llm=openai-compatible",
+            f"llm.base_url={scripted_server.base_url}",
+            "samples=3",
+            "tracking=server",
+            f"tracking.uri={url}",
+            "tracking.experiment=cluster",
+        ]
+    )
 
     summary = run_job(cfg, tmp_path, tmp_path / "outputs" / "job")
 

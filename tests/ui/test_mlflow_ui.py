@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -45,7 +46,9 @@ EXPERIMENT = "delegate-ui"
 SWEEP_EXPERIMENT = "delegate-ui-sweep"
 # The classic runs view; without it MLflow 3 opens an experiment holding traces on its GenAI overview.
 CLASSIC = "workflowType=machine_learning"
-GOLD_BY_QUESTION = {p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)}
+GOLD_BY_QUESTION = {
+    p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
+}
 
 
 def require_browser() -> None:
@@ -70,18 +73,32 @@ def scripted_reply(request: dict) -> Reply:
 
 
 def job_config(root: Path, tracking_uri: str, base_url: str, strategy: str, samples: int, experiment: str):
-    return compose_config([
-        "experiment=local", f"strategy={strategy}", f"samples={samples}",
-        "llm=openai-compatible", f"llm.base_url={base_url}", "llm.model=scripted-llm", "llm.name=scripted-llm",
-        "slm=openai-compatible", f"slm.base_url={base_url}", "slm.model=scripted-slm", "slm.name=scripted-slm",
-        f"tracking.uri={tracking_uri}", f"tracking.experiment={experiment}", f"cache.path={root}/responses.sqlite",
-    ])
+    return compose_config(
+        [
+            "experiment=local",
+            f"strategy={strategy}",
+            f"samples={samples}",
+            "llm=openai-compatible",
+            f"llm.base_url={base_url}",
+            "llm.model=scripted-llm",
+            "llm.name=scripted-llm",
+            "slm=openai-compatible",
+            f"slm.base_url={base_url}",
+            "slm.model=scripted-slm",
+            "slm.name=scripted-slm",
+            f"tracking.uri={tracking_uri}",
+            f"tracking.experiment={experiment}",
+            f"cache.path={root}/responses.sqlite",
+        ]
+    )
 
 
 def make_runs(root: Path, tracking_uri: str, base_url: str) -> list[dict[str, Any]]:
     """Three finished runs (llm, slm, router; 3 problems each) in the store; their summaries."""
-    return [run_job(job_config(root, tracking_uri, base_url, strategy, 3, EXPERIMENT), root, root / "outputs" / strategy)
-            for strategy in ("llm", "slm", "router")]
+    return [
+        run_job(job_config(root, tracking_uri, base_url, strategy, 3, EXPERIMENT), root, root / "outputs" / strategy)
+        for strategy in ("llm", "slm", "router")
+    ]
 
 
 @dataclass
@@ -99,7 +116,9 @@ def make_sweep(root: Path, tracking_uri: str, base_url: str) -> Sweep:
     names = []
     for number, strategy in enumerate(("llm", "router")):
         cfg = job_config(root, tracking_uri, base_url, strategy, 2, SWEEP_EXPERIMENT)
-        names.append(run_job(cfg, root, sweep_dir / f"{number}-{strategy}", extra_tags={SWEEP_TAG: str(sweep_dir)})["run_name"])
+        names.append(
+            run_job(cfg, root, sweep_dir / f"{number}-{strategy}", extra_tags={SWEEP_TAG: str(sweep_dir)})["run_name"]
+        )
     hydra = {"sweep": {"dir": str(sweep_dir)}, "runtime": {"cwd": str(root)}}
     SweepSummary().on_multirun_end(OmegaConf.create({"hydra": hydra, "tracking": {"uri": tracking_uri}}))
     experiment_id = MlflowClient(tracking_uri).get_experiment_by_name(SWEEP_EXPERIMENT).experiment_id
@@ -131,20 +150,35 @@ def ui(tmp_path_factory) -> Iterator[UI]:
     tracking_uri = f"sqlite:///{root}/mlflow.db"
     # The tables exist before the server and the jobs touch the database, so neither migrates it under the other.
     experiment_id = connect_store(TrackingConfig(uri=tracking_uri, experiment=EXPERIMENT), root).experiment_id
-    with mlflow_server(tracking_uri, root / "mlflow-server.log", "--default-artifact-root", default_artifact_location(tracking_uri)) as (url, wait_healthy), \
-            ScriptedServer(scripted_reply) as models:
+    with (
+        mlflow_server(
+            tracking_uri, root / "mlflow-server.log", "--default-artifact-root", default_artifact_location(tracking_uri)
+        ) as (url, wait_healthy),
+        ScriptedServer(scripted_reply) as models,
+    ):
         summaries = make_runs(root, tracking_uri, models.base_url)
         sweep = make_sweep(root, tracking_uri, models.base_url)
         report_dir = root / "report"
-        report.main(["--runs", *(s["run_id"] for s in summaries), "--out", str(report_dir),
-                     "--tracking-uri", tracking_uri])
+        report.main(
+            ["--runs", *(s["run_id"] for s in summaries), "--out", str(report_dir), "--tracking-uri", tracking_uri]
+        )
         client = MlflowClient(tracking_uri)
         [report_run] = client.search_runs([experiment_id], f"tags.`{REPORT_TAG}` = 'true'")
         report_artifacts = [a.path for a in client.list_artifacts(report_run.info.run_id)]
         wait_healthy()
         with chromium(root / "chromium-profile") as driver:
-            yield UI(url, experiment_id, summaries, report_run.info.run_id, report_run.info.run_name, report_artifacts,
-                     report_dir, root, sweep, driver)
+            yield UI(
+                url,
+                experiment_id,
+                summaries,
+                report_run.info.run_id,
+                report_run.info.run_name,
+                report_artifacts,
+                report_dir,
+                root,
+                sweep,
+                driver,
+            )
 
 
 def screenshot(driver, name: str) -> Path:
@@ -181,7 +215,9 @@ def test_without_chromium_ci_fails_and_elsewhere_skips(monkeypatch, tmp_path, ci
     monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("CI", ci)
     outcome = pytest.fail.Exception if ci else pytest.skip.Exception
-    with pytest.raises(outcome, match="no-chromium not found: apt-get install -y --no-install-recommends chromium chromium-driver"):
+    with pytest.raises(
+        outcome, match="no-chromium not found: apt-get install -y --no-install-recommends chromium chromium-driver"
+    ):
         require_browser()
 
 
@@ -203,8 +239,11 @@ def test_the_chart_view_shows_each_runs_accuracy(ui):
         expected = {f"{s['accuracy']:.2f}" for s in ui.summaries}
         assert len(expected) > 1, "the scripted models should give the runs different accuracies"
         # Each bar is labelled with its run's value once the chart has the runs' metrics.
-        wait_until(ui.driver, lambda d: expected <= set(d.find_element("xpath", card_xpath).text.split()),
-                   f"accuracy chart with bars labelled {sorted(expected)}")
+        wait_until(
+            ui.driver,
+            lambda d: expected <= set(d.find_element("xpath", card_xpath).text.split()),
+            f"accuracy chart with bars labelled {sorted(expected)}",
+        )
 
 
 @slow
@@ -226,9 +265,14 @@ def test_the_report_run_lists_its_tables_and_plots_and_previews_a_plot(ui):
     with shot(ui.driver, "05-report-accuracy-plot"):
         # The preview is the file fetched from the server's artifact endpoint, shown from a blob: URL; the same
         # width as the file on disk says it is this plot, decoded, not a placeholder icon.
-        wait_until(ui.driver, lambda d: d.execute_script(
-            "return [...document.images].some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth === arguments[0])",
-            width_px), f"preview of {ACCURACY_PLOT} ({width_px} px wide)")
+        wait_until(
+            ui.driver,
+            lambda d: d.execute_script(
+                "return [...document.images].some(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth === arguments[0])",
+                width_px,
+            ),
+            f"preview of {ACCURACY_PLOT} ({width_px} px wide)",
+        )
 
 
 def slm_run(ui: UI) -> tuple[dict[str, Any], list[SampleRecord]]:
@@ -245,7 +289,8 @@ def click(driver, xpath: str, what: str) -> None:
 def trace_rows(driver) -> list[str]:
     """The text of each row of the Traces tab's table (a row holds one trace: request, response, assessments, state)."""
     return driver.execute_script(
-        "return [...document.querySelectorAll('[role=row]')].map(r => r.innerText).filter(t => t.includes('tr-'))")
+        "return [...document.querySelectorAll('[role=row]')].map(r => r.innerText).filter(t => t.includes('tr-'))"
+    )
 
 
 @slow
@@ -283,10 +328,15 @@ def test_the_traces_tab_filters_the_wrong_answers(ui):
         click(driver, f'//*[@role="option"][normalize-space(.)="{CORRECT}"]', f"the `{CORRECT}` assessment")
         click(driver, '//*[@role="dialog"]//*[normalize-space(text())="Select"]', "the value picker")
         click(driver, '//*[@role="option"][normalize-space(.)="False"]', "the value False")
-        click(driver, '//*[@data-component-id="mlflow.evaluations_review.table_ui.apply_filters_button"]', "Apply filters")
+        click(
+            driver, '//*[@data-component-id="mlflow.evaluations_review.table_ui.apply_filters_button"]', "Apply filters"
+        )
         wait_for_text(driver, f"{len(wrong)} of {len(records)}")
-        wait_until(driver, lambda d: sorted(int(row.split('"id": ')[1].split(",")[0]) for row in trace_rows(d)) == wrong,
-                   f"only the wrong answers' traces (problems {wrong})")
+        wait_until(
+            driver,
+            lambda d: sorted(int(row.split('"id": ')[1].split(",")[0]) for row in trace_rows(d)) == wrong,
+            f"only the wrong answers' traces (problems {wrong})",
+        )
         assert all("False" in row.split("\n") for row in trace_rows(driver))
         # The filter is part of the page's address: the view can be bookmarked.
         assert "filter=" in driver.current_url
@@ -299,10 +349,10 @@ def test_a_wrong_answers_trace_shows_its_gold_and_score(ui):
     ui.driver.get(f"{ui.url}/#/experiments/{ui.experiment_id}/runs/{summary['run_id']}/traces")
     with shot(ui.driver, "08-trace-assessments"):
         close_assistant(ui.driver)
-        click(ui.driver, f'//*[contains(text(), {wrong.question[:30]!r})]', "the wrong answer's trace")
+        click(ui.driver, f"//*[contains(text(), {wrong.question[:30]!r})]", "the wrong answer's trace")
         click(ui.driver, '//button[contains(normalize-space(.), "Assess")]', "the trace's Assess button")
         text = wait_for_text(ui.driver, "Feedback (1)", "Expectations (1)", wrong.dataset)
-        panel = text[text.index("Feedback (1)"):]
+        panel = text[text.index("Feedback (1)") :]
         assert panel.split("\n")[:5] == ["Feedback (1)", "Add feedback", CORRECT, "False", "Expectations (1)"], panel
         assert f"{GOLD}\n{wrong.dataset}\n{wrong.gold}" in panel
 
@@ -313,9 +363,14 @@ def test_a_run_page_shows_its_description_and_dataset(ui):
     ui.open(f"experiments/{ui.experiment_id}/runs/{summary['run_id']}")
     with shot(ui.driver, "09-run-description"):
         close_assistant(ui.driver)
-        wait_for_text(ui.driver, "Description", f"{summary['method']} on {len(records)} problems of {records[0].dataset}",
-                      f"accuracy {summary['accuracy']:.1%} [{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}]",
-                      "Datasets", records[0].dataset)
+        wait_for_text(
+            ui.driver,
+            "Description",
+            f"{summary['method']} on {len(records)} problems of {records[0].dataset}",
+            f"accuracy {summary['accuracy']:.1%} [{summary['accuracy_ci_low']:.1%}, {summary['accuracy_ci_high']:.1%}]",
+            "Datasets",
+            records[0].dataset,
+        )
 
 
 @slow
@@ -325,13 +380,28 @@ def test_a_run_shows_its_per_problem_table(ui):
     with shot(ui.driver, "10-problem-table"):
         close_assistant(ui.driver)
         click(ui.driver, f'//*[normalize-space(text())="{PROBLEMS_TABLE}"]', PROBLEMS_TABLE)
-        wait_for_text(ui.driver, "View as table", "id", "question", GOLD, "extracted", "extraction_rule", CORRECT, "verdict")
+        wait_for_text(
+            ui.driver, "View as table", "id", "question", GOLD, "extracted", "extraction_rule", CORRECT, "verdict"
+        )
         # One table row per problem: id, question (cut short), gold, extracted, rule, correct, verdict, ...
-        rows = wait_until(ui.driver, lambda d: [r for r in d.execute_script(
-            "return [...document.querySelectorAll('[role=table] [role=row]')]"
-            ".map(r => [...r.querySelectorAll('[role=cell]')].map(c => c.innerText))") if r] or None, "the table's rows")
+        rows = wait_until(
+            ui.driver,
+            lambda d: (
+                [
+                    r
+                    for r in d.execute_script(
+                        "return [...document.querySelectorAll('[role=table] [role=row]')]"
+                        ".map(r => [...r.querySelectorAll('[role=cell]')].map(c => c.innerText))"
+                    )
+                    if r
+                ]
+                or None
+            ),
+            "the table's rows",
+        )
         assert sorted((r[0], r[2], r[3], r[5]) for r in rows) == sorted(
-            (str(rec.id), rec.gold, rec.extracted, str(rec.correct).lower()) for rec in records)
+            (str(rec.id), rec.gold, rec.extracted, str(rec.correct).lower()) for rec in records
+        )
 
 
 @slow
@@ -343,6 +413,9 @@ def test_a_sweeps_runs_are_grouped_under_its_run(ui):
         wait_for_text(driver, ui.sweep.run_name, f"{1 + len(ui.sweep.job_names)} matching runs")
         # Collapsed: only the sweep's run is listed until it is opened.
         assert not any(name in visible_text(driver) for name in ui.sweep.job_names)
-        click(driver, f'//a[normalize-space(.)="{ui.sweep.run_name}"]/ancestor::span[starts-with(@id, "cell-")][1]//button',
-              "the sweep run's expand button")
+        click(
+            driver,
+            f'//a[normalize-space(.)="{ui.sweep.run_name}"]/ancestor::span[starts-with(@id, "cell-")][1]//button',
+            "the sweep run's expand button",
+        )
         wait_for_text(driver, *ui.sweep.job_names)

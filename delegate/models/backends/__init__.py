@@ -1,7 +1,8 @@
 """Model backends (openai, transformers): every module here registers its backend class, with its schema, when
 imported; none imports its model SDK at its top, so finding them (`--help`, composing config) loads no SDK."""
 
-from typing import Any, Callable, ClassVar, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
@@ -26,6 +27,7 @@ class Backend(Protocol):
 
 
 BACKENDS: Registry[Backend] = Registry("model backend", __name__, "backend")
+
 
 def backend_class(name: str, role: str) -> Backend:
     """The backend registered as `name`; ConfigError naming `<role>.backend` and the known names when none is."""

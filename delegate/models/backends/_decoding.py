@@ -3,8 +3,9 @@ whatever else runs in the process), and where stop texts end a reply. torch is i
 
 import hashlib
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from delegate.models.base import GenerateConfig
 

@@ -46,7 +46,7 @@ def resolve_model_path(model: str, role: str) -> str:
     """A Hub id or folder as given; `pkg://NAME` is the folder of an installed Python package that ships weights."""
     if not model.startswith(PACKAGE_SCHEME):
         return model
-    package = model[len(PACKAGE_SCHEME):]
+    package = model[len(PACKAGE_SCHEME) :]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
@@ -75,19 +75,24 @@ def check_device(cfg: DictConfig, role: str) -> str:
     kind = device.partition(":")[0]
     available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
     if not available[kind]:
-        raise ConfigError(f"{setting}={model_cfg.device}: torch {torch.__version__} sees no {kind.upper()} device; "
-                          f"set {setting}=auto or {setting}=cpu, or install a torch build for {kind.upper()}")
+        raise ConfigError(
+            f"{setting}={model_cfg.device}: torch {torch.__version__} sees no {kind.upper()} device; "
+            f"set {setting}=auto or {setting}=cpu, or install a torch build for {kind.upper()}"
+        )
     count = torch.cuda.device_count() if kind == "cuda" else 0
     if found["index"] is not None and int(found["index"]) >= count:
-        raise ConfigError(f"{setting}={device}: there are {count} CUDA devices; "
-                          f"set {setting}=cuda:0 (or another index below {count})")
+        raise ConfigError(
+            f"{setting}={device}: there are {count} CUDA devices; set {setting}=cuda:0 (or another index below {count})"
+        )
     try:
         dtype = resolve_dtype(model_cfg.dtype, device)
     except ConfigError as error:
         raise ConfigError(f"{role}.{error}") from None
     where = f"{device} ({torch.cuda.get_device_name(device)})" if kind == "cuda" else device
-    return (f"{model_cfg.name} would run on {where} in {str(dtype).removeprefix('torch.')} "
-            f"({setting}={model_cfg.device}, {role}.dtype={model_cfg.dtype})")
+    return (
+        f"{model_cfg.name} would run on {where} in {str(dtype).removeprefix('torch.')} "
+        f"({setting}={model_cfg.device}, {role}.dtype={model_cfg.dtype})"
+    )
 
 
 def _has_weights(folder: Path) -> bool:
@@ -103,8 +108,10 @@ def _check_folder_weights(folder: Path, model_cfg: DictConfig, role: str) -> str
             raise ConfigError(f"{role}.gguf_file={gguf_file}: not in {folder}; {choices}")
         return f"{gguf_file} in {folder}"
     if not (folder / "config.json").is_file() or not _has_weights(folder):
-        raise ConfigError(f"{role}.model={model_cfg.model}: {folder} holds no model (config.json and weights); "
-                          f"give a folder written by save_pretrained, or set {role}.gguf_file to a .gguf file in it")
+        raise ConfigError(
+            f"{role}.model={model_cfg.model}: {folder} holds no model (config.json and weights); "
+            f"give a folder written by save_pretrained, or set {role}.gguf_file to a .gguf file in it"
+        )
     return f"the model folder {folder}"
 
 
@@ -120,19 +127,27 @@ def _check_hub_weights(model_cfg: DictConfig, role: str) -> str:
     if isinstance(cached, str) and (gguf_file or _has_weights(Path(cached).parent)):
         return f"{model} in the Hugging Face cache"
     if is_offline_mode():
-        raise ConfigError(f"{role}.model={model}: not in the Hugging Face cache and HF_HUB_OFFLINE=1; download it "
-                          f"once online (hf download {model}), or set {role}.model to a local folder")
+        raise ConfigError(
+            f"{role}.model={model}: not in the Hugging Face cache and HF_HUB_OFFLINE=1; download it "
+            f"once online (hf download {model}), or set {role}.model to a local folder"
+        )
     try:
         info = HfApi().model_info(model, timeout=HUB_PROBE_TIMEOUT_S, files_metadata=False)
     except GatedRepoError:
-        raise ConfigError(f"{role}.model={model}: gated on the Hugging Face Hub; accept its terms on huggingface.co "
-                          "and log in (hf auth login)") from None
+        raise ConfigError(
+            f"{role}.model={model}: gated on the Hugging Face Hub; accept its terms on huggingface.co "
+            "and log in (hf auth login)"
+        ) from None
     except RepositoryNotFoundError:
-        raise ConfigError(f"{role}.model={model}: no such model on the Hugging Face Hub; "
-                          f"check {role}.model (an id like Qwen/Qwen2.5-Math-1.5B-Instruct, or a local folder)") from None
+        raise ConfigError(
+            f"{role}.model={model}: no such model on the Hugging Face Hub; "
+            f"check {role}.model (an id like Qwen/Qwen2.5-Math-1.5B-Instruct, or a local folder)"
+        ) from None
     except Exception as error:  # noqa: BLE001 - whatever the HTTP client raises: the Hub can't be reached
-        raise ConfigError(f"{role}.model={model}: not in the Hugging Face cache and the Hub did not answer "
-                          f"({type(error).__name__}); connect to the internet once, or set {role}.model to a local folder") from None
+        raise ConfigError(
+            f"{role}.model={model}: not in the Hugging Face cache and the Hub did not answer "
+            f"({type(error).__name__}); connect to the internet once, or set {role}.model to a local folder"
+        ) from None
     if gguf_file and gguf_file not in {sibling.rfilename for sibling in info.siblings or ()}:
         raise ConfigError(f"{role}.gguf_file={gguf_file}: {model} on the Hub has no such file; check {role}.gguf_file")
     return f"{model} is on the Hub (downloaded on first use)"
@@ -151,5 +166,7 @@ def check_weights(cfg: DictConfig, role: str) -> str:
     try:
         validate_repo_id(model_cfg.model)
     except HFValidationError:
-        raise ConfigError(f"{role}.model={model_cfg.model}: no such folder; give a model folder or a Hugging Face Hub id") from None
+        raise ConfigError(
+            f"{role}.model={model_cfg.model}: no such folder; give a model folder or a Hugging Face Hub id"
+        ) from None
     return _check_hub_weights(model_cfg, role)

@@ -12,10 +12,11 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
 from omegaconf import DictConfig
@@ -66,7 +67,9 @@ class MaxTokensParam(str, Enum):
     """The request field that carries `max_tokens`."""
 
     max_tokens = "max_tokens"  # chat models and most OpenAI-compatible servers
-    max_completion_tokens = "max_completion_tokens"  # OpenAI's reasoning models (o-series, gpt-5), which refuse max_tokens
+    max_completion_tokens = (
+        "max_completion_tokens"  # OpenAI's reasoning models (o-series, gpt-5), which refuse max_tokens
+    )
 
 
 @dataclass
@@ -125,8 +128,13 @@ class OpenAICompatibleModel:
             api_key=api_key or PLACEHOLDER_API_KEY, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
         )
         self._send = RetryingCaller(
-            base_url, cfg.model, cfg.max_retries, cfg.retry_backoff_s, cfg.retry_max_backoff_s,
-            functools.partial(failing_line, role, cfg), also_transient=(MalformedResponse,),
+            base_url,
+            cfg.model,
+            cfg.max_retries,
+            cfg.retry_backoff_s,
+            cfg.retry_max_backoff_s,
+            functools.partial(failing_line, role, cfg),
+            also_transient=(MalformedResponse,),
         )
         self._in_flight = asyncio.Semaphore(cfg.max_requests_in_flight) if cfg.max_requests_in_flight else None
 
@@ -291,15 +299,19 @@ def check_base_url(base_url: str | None, role: str) -> str:
         return OPENAI_BASE_URL
     authority = base_url.split("://", 1)[-1].split("/", 1)[0]
     if "@" in authority:
-        raise ConfigError(f"{role}.base_url: carries credentials (user:password@ before the host), which would be "
-                          f"logged with the URL; remove them and name the variable that holds the key in {role}.api_key_env")
+        raise ConfigError(
+            f"{role}.base_url: carries credentials (user:password@ before the host), which would be "
+            f"logged with the URL; remove them and name the variable that holds the key in {role}.api_key_env"
+        )
     parts = urlsplit(base_url)
     try:
         parts.port  # noqa: B018 - reading it validates it
     except ValueError:
         parts = parts._replace(netloc="")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{role}.base_url={base_url}: not an http(s) URL; give the server's URL, e.g. http://127.0.0.1:8000/v1")
+        raise ConfigError(
+            f"{role}.base_url={base_url}: not an http(s) URL; give the server's URL, e.g. http://127.0.0.1:8000/v1"
+        )
     return base_url
 
 
@@ -307,8 +319,10 @@ def check_served_settings(model_cfg: DictConfig, role: str) -> str:
     """The role's numbers within their bounds (the schema's) and its base_url (`check_base_url`)."""
     check_bounds(model_cfg, OpenAIModelConfig, f"{role}.")
     url = check_base_url(model_cfg.base_url, role)
-    return (f"{model_cfg.model} at {url}, max_tokens={model_cfg.max_tokens}, temperature={model_cfg.temperature}, "
-            f"timeout_s={model_cfg.timeout_s}, max_retries={model_cfg.max_retries}")
+    return (
+        f"{model_cfg.model} at {url}, max_tokens={model_cfg.max_tokens}, temperature={model_cfg.temperature}, "
+        f"timeout_s={model_cfg.timeout_s}, max_retries={model_cfg.max_retries}"
+    )
 
 
 def check_api_key(model_cfg: DictConfig, role: str) -> str:
@@ -318,8 +332,10 @@ def check_api_key(model_cfg: DictConfig, role: str) -> str:
         return f"none sent ({role}.api_key_env=null)"
     key = read_api_key(model_cfg.api_key_env, role, required=model_cfg.base_url is None)
     if key is None:
-        raise ConfigError(f"{role}.api_key_env: ${model_cfg.api_key_env} is not set; export it or add it to .env, "
-                          f"or set {role}.api_key_env=null if {model_cfg.base_url} needs no key")
+        raise ConfigError(
+            f"{role}.api_key_env: ${model_cfg.api_key_env} is not set; export it or add it to .env, "
+            f"or set {role}.api_key_env=null if {model_cfg.base_url} needs no key"
+        )
     source = "the environment" if os.environ.get(model_cfg.api_key_env) else ".env"
     return f"${model_cfg.api_key_env} is set (from {source}; value not shown)"
 

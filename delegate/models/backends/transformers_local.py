@@ -8,10 +8,11 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 from omegaconf import DictConfig
 
@@ -352,7 +353,11 @@ class TransformersModel:
             completion_tokens=completion_tokens,
             latency_s=latency_s,
             tool_calls=tool_calls,
-            finish_reason="tool_calls" if tool_calls else "length" if completion_tokens >= settings.max_tokens else "stop",
+            finish_reason="tool_calls"
+            if tool_calls
+            else "length"
+            if completion_tokens >= settings.max_tokens
+            else "stop",
         )
 
     async def aclose(self) -> None:
