@@ -19,6 +19,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 
 from delegate.compose import register_schemas
 from delegate.config import CONFIG_DIR
+from delegate.config.roles import role_groups
 from delegate.config.search_path import is_group, option_files, primary_config
 from delegate.redaction import install_log_redaction
 
@@ -103,19 +104,21 @@ def group_options(group: str) -> dict[str, str]:
     options = {}
     for path in option_files(group).values():
         option_cfg = OmegaConf.load(path)
-        is_model = group in ("llm", "slm") and "model" in option_cfg
+        is_model = group in role_groups() and "model" in option_cfg
         options[path.stem] = _model_about(group, option_cfg) if is_model else _leading_comment(path)
     return options
 
 
 def default_options() -> dict[str, str | None]:
-    """{group: its default option} from the primary config.yaml's defaults list, in its order (None: no default)."""
+    """{group: its default option} from the primary config.yaml's defaults list, in its order, then each model role
+    a registered strategy adds (`verifier`), with no default (None: `+verifier=<model>` gives it one)."""
     defaults = {}
     for entry in OmegaConf.load(primary_config()).defaults:
         if not isinstance(entry, str):
             for group, option in entry.items_ex(resolve=False):
                 defaults[group] = option
-    return defaults
+    register_schemas()
+    return defaults | {role: None for role in role_groups() if role not in defaults}
 
 
 def _stored_schemas(group: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
+from delegate.config.roles import model_roles
 from delegate.config.schema import DataConfig
 from delegate.errors import ConfigError
 from delegate.records import SampleRecord, parse_record, record_lines
@@ -27,17 +28,14 @@ from delegate.tracking.mlflow_run import Store, flatten, redacted_uri, resolve_t
 OUTPUT_DIR_TAG = "delegate.output_dir"
 # How a call is made, never what it returns: a resume may retry harder or wait longer than the interrupted job.
 _CALL_SETTINGS = ("timeout_s", "max_retries", "retry_backoff_s", "retry_max_backoff_s", "max_requests_in_flight")
-# Settings that may differ between the interrupted job and the one that continues it: none changes a result.
-MAY_DIFFER = (
-    "resume",
-    "concurrency",
-    "cache",
-    "tracking.traces",
-    "redo_degraded",
-    "max_error_rate",
-    "max_cost_usd",
-    *(f"{role}.{key}" for role in ("llm", "slm") for key in _CALL_SETTINGS),
-)
+# Settings that may differ between the interrupted job and the one that continues it: none changes a result (nor
+# does any model role's `_CALL_SETTINGS`).
+MAY_DIFFER = ("resume", "concurrency", "cache", "tracking.traces", "redo_degraded", "max_error_rate", "max_cost_usd")
+
+
+def may_differ(cfg: DictConfig) -> tuple[str, ...]:
+    """MAY_DIFFER, and how each model role of `cfg` makes its calls (`<role>.timeout_s`, ...)."""
+    return (*MAY_DIFFER, *(f"{role}.{key}" for role in model_roles(cfg) for key in _CALL_SETTINGS))
 
 
 @dataclass(frozen=True)
@@ -110,10 +108,11 @@ def _config_differences(previous_config: Path, cfg: DictConfig) -> list[str]:
         saved.data = OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(DataConfig)), saved.data)
     before = flatten(OmegaConf.to_container(saved, resolve=True))
     now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    allowed = may_differ(cfg)
     return sorted(
         key
         for key in before.keys() | now.keys()
-        if before.get(key) != now.get(key) and not any(key == m or key.startswith(f"{m}.") for m in MAY_DIFFER)
+        if before.get(key) != now.get(key) and not any(key == m or key.startswith(f"{m}.") for m in allowed)
     )
 
 
@@ -154,7 +153,7 @@ def find_previous_run(resume: str, launch_dir: Path, store: Store, cfg: DictConf
 
 
 def check_same_config(resume: str, folder: Path, cfg: DictConfig) -> None:
-    """ConfigError unless `cfg` matches the config the run in `folder` was started with (but for MAY_DIFFER); the
+    """ConfigError unless `cfg` matches the config the run in `folder` was started with (but for `may_differ`); the
     line gives the overrides that run was started with, from its `.hydra/overrides.yaml`."""
     differences = _config_differences(folder / HYDRA_DIR / SAVED_CONFIG_FILE, cfg)
     if not differences:

@@ -191,7 +191,8 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
             "only_baseline": counts.only_a,
             "only_candidate": counts.only_b,
             "both_wrong": counts.both_wrong,
-            "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens, reported),
+            # The study's own measure: what the big model spent (0 for a run without an LLM).
+            "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens if "llm" in r.usage else 0, reported),
             "total_tokens_change_pct": change(_total_tokens, reported),
             "cost_change_pct": change(lambda r: r.cost_usd, reported),
             "latency_change_pct": change(lambda r: r.latency_s),
