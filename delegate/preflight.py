@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from delegate.config.bounds import Bound, check_bounds
+from delegate.config.bounds import check_bounds, field_bounds
 from delegate.config.schema import Config
 from delegate.data import draw_sample, read_split
 from delegate.data.loader import skipped_warning, source_description
@@ -43,12 +43,6 @@ DEFAULT_CACHE_PATH = Path(".cache/delegate/responses.sqlite")
 
 
 # Top-level numbers (conf/config.yaml).
-RUN_BOUNDS = {
-    "concurrency": Bound(1),
-    "samples": Bound(1),
-    "max_error_rate": Bound(0, high=1),
-    "max_cost_usd": Bound(0, low_included=False),
-}
 
 
 @dataclass(frozen=True)
@@ -86,9 +80,10 @@ def check_config(cfg: DictConfig) -> str:
 
 
 def check_run_limits(cfg: DictConfig) -> str:
-    """concurrency, samples, max_error_rate and max_cost_usd within their bounds (RUN_BOUNDS)."""
-    check_bounds(cfg, Config, "", RUN_BOUNDS)
-    return ", ".join(f"{name}={'null' if cfg[name] is None else cfg[name]}" for name in RUN_BOUNDS)
+    """The run's number settings (samples, concurrency, max_error_rate, max_cost_usd) within the bounds on Config's
+    fields."""
+    check_bounds(cfg, Config, "")
+    return ", ".join(f"{name}={'null' if cfg[name] is None else cfg[name]}" for name in field_bounds(Config))
 
 
 def _nearest_existing(path: Path) -> Path:

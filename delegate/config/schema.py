@@ -94,19 +94,19 @@ class Config:
     slm: Any = MISSING
     tracking: TrackingConfig = MISSING
     cache: CacheConfig = field(default_factory=CacheConfig)
-    samples: Optional[int] = None
+    samples: Optional[int] = bounded(None, Bound(1))
     seed: int = 123
     device: str = "auto"
-    concurrency: int = 4
+    concurrency: int = bounded(4, Bound(1))
     run_name: Optional[str] = None
     # A run folder or MLflow run id to continue: finished problems are kept, the rest are solved.
     resume: Optional[str] = None
     # With resume: also solve again the problems a model failure shaped (`degraded`), not only those that errored.
     redo_degraded: bool = True
     # Stop starting problems once more than this share of the finished ones errored (the run ends FAILED).
-    max_error_rate: float = 0.5
+    max_error_rate: float = bounded(0.5, Bound(0, high=1))
     # Stop starting problems once the finished ones cost this much (USD); null = no budget.
-    max_cost_usd: Optional[float] = None
+    max_cost_usd: Optional[float] = bounded(None, Bound(0, low_included=False))
 
 
 def config_schema(roles: tuple[str, ...]) -> type:

@@ -75,7 +75,10 @@ def test_help_describes_the_tool_groups_options_keys_and_examples(launch_dir, ca
             "unknown key 'strategy.max_rounds' for this strategy; it belongs to strategy=router",
         ),
         (["strategy=oracle"], "strategy=oracle is not an option; use one of llm, router, slm"),
-        (["data=gsm9k"], "data=gsm9k is not an option; did you mean data=gsm8k? (options: gsm8k, gsm8k-local, math500, sample, svamp)"),
+        (
+            ["data=gsm9k"],
+            "data=gsm9k is not an option; did you mean data=gsm8k? (options: gsm8k, gsm8k-local, math500, sample, svamp)",
+        ),
         (
             ["hydra/launcher=joblb"],
             "hydra/launcher=joblb is not an option; did you mean hydra/launcher=joblib? "
