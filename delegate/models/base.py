@@ -1,5 +1,6 @@
 """The one async interface every backend implements: a ChatRequest in, text, tool calls, usage and latency out."""
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
@@ -94,6 +95,14 @@ class GenerateConfig:
     def over(self, defaults: "GenerateConfig") -> "GenerateConfig":
         """These settings where set, `defaults` elsewhere."""
         return replace(defaults, **{name: value for name, value in vars(self).items() if value is not None})
+
+
+def sample_seed(seed: int, sample_index: int) -> int:
+    """The seed of sample `sample_index` of a request seeded with `seed`: a hash of both (64 bits), so the samples of
+    one seed are independent and a sample's seed depends on nothing else (in-process: torch's seed; a served model:
+    the seed sent for samples after the first)."""
+    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,22 @@ def test_openai_base_url_in_the_environment_does_not_redirect_calls(monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     model = OpenAICompatibleModel(OpenAIModelConfig(name="gpt-4o", model="gpt-4o"), role="llm")
     assert str(model._client.base_url).startswith("https://api.openai.com/v1")
+
+
+def test_each_sample_of_a_seeded_request_sends_a_seed_of_its_own(scripted_server):
+    scripted_server.set_responder(lambda body: Reply(content="a sample"))
+    model = make_model(scripted_server.base_url)
+    hi = [{"role": "user", "content": "hi"}]
+    config = GenerateConfig(temperature=0.7, seed=42)
+
+    async def samples() -> None:
+        for index in (0, 1, 2, 1):
+            await model.chat(ChatRequest(hi, config=config, sample_index=index))
+        await model.aclose()
+
+    asyncio.run(samples())
+    seeds = [request["seed"] for request in scripted_server.requests]
+    # Sample 0 sends the seed as given; the others their own, the same each time, within 32 bits.
+    assert seeds[0] == 42
+    assert len(set(seeds[:3])) == 3 and seeds[3] == seeds[1]
+    assert all(0 <= seed < 2**31 for seed in seeds)

@@ -1,24 +1,16 @@
 """How an in-process `generate` decodes a GenerateConfig: greedy or sampled (seeded per sample index, reproducible
 whatever else runs in the process), and where stop texts end a reply. torch is imported only to seed it."""
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from delegate.models.base import GenerateConfig
+from delegate.models.base import GenerateConfig, sample_seed
 
 # Held from seeding the process's random generators to the end of a sampled generate: two sampled generates (on any
 # weights) never draw from the same seeded stream.
 _sampling_lock = threading.Lock()
-
-
-def sample_seed(seed: int, sample_index: int) -> int:
-    """The torch seed of sample `sample_index` of a request seeded with `seed`: a hash of both (64 bits), so the
-    samples of one seed are independent and a sample's seed depends on nothing else."""
-    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
 
 
 @contextmanager

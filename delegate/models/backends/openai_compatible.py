@@ -35,6 +35,7 @@ from delegate.models.base import (
     TextSink,
     ToolCall,
     effective_config,
+    sample_seed,
 )
 from delegate.models.hermes import MALFORMED_CALL_NAME, parse_tool_calls
 from delegate.models.secrets import read_api_key
@@ -150,12 +151,17 @@ class OpenAICompatibleModel:
 
     async def chat(self, request: ChatRequest, on_text: TextSink | None = None) -> ChatResponse:
         """One chat completion: the model's settings with the request's overrides (`effective_config`); top_p, seed
-        and stop are sent only when set, temperature only when not null."""
+        and stop are sent only when set (the seed of sample i > 0 derived from the seed and i), temperature only when
+        not null."""
         settings = effective_config(self.cfg, request.config)
         # Bound every call: with tool_choice="auto" some servers ignore it, the timeout still holds.
         body: dict[str, Any] = {"model": self.cfg.model, "messages": request.messages}
         body[self._max_tokens_field] = settings.max_tokens
         body |= {name: value for name, value in settings.overridden().items() if name in SENT_SETTINGS}
+        if "seed" in body and request.sample_index:
+            # The k samples of one seeded request must differ: sample i > 0 sends a seed of its own, derived from
+            # both (a server's seed is a 32-bit integer for some, so it is kept within that); sample 0 sends the seed.
+            body["seed"] = sample_seed(body["seed"], request.sample_index) % 2**31
         if request.tools:
             body["tools"] = request.tools
             body["tool_choice"] = request.tool_choice
