@@ -1,10 +1,13 @@
-"""Shared fixtures: a scripted OpenAI-compatible server on loopback, and offline Hugging Face settings."""
+"""Shared fixtures: a scripted OpenAI-compatible server on loopback, the record-version-2 store and its servers
+(tests/support/v2_fixture.py), and offline Hugging Face settings."""
 
 import os
 
 import pytest
 
 from delegate.testing.scripted_server import ScriptedServer
+
+pytest_plugins = ["tests.support.v2_fixture"]
 
 # Everything the tests load is local: never wait on Hub retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

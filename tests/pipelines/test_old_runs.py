@@ -5,7 +5,6 @@ re-runs one to the same metrics."""
 import csv
 import json
 import os
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,9 +13,8 @@ from mlflow import MlflowClient
 from delegate.records import read_records
 from delegate.report import build_report
 from delegate.reproduce import reproduce
-from delegate.testing.scripted_server import ScriptedServer
 from tests.support.cli import run_eval
-from tests.support.v2_fixture import FIXTURE, LLM_PORT, RUN_IDS, SLM_PORT, copy_v2_store, llm_reply, slm_reply
+from tests.support.v2_fixture import FIXTURE, RUN_IDS
 
 # The report's columns that must read the same as when the store was written (timings aside).
 SAME_NUMBERS = (
@@ -37,26 +35,6 @@ SAME_NUMBERS = (
     "degraded",
     "pareto_front",
 )
-
-
-@pytest.fixture
-def v2_store(tmp_path) -> Path:
-    return copy_v2_store(tmp_path / "launch")
-
-
-@pytest.fixture
-def scripted_pair():
-    """The LLM and SLM servers on the ports the fixture's runs were made against (their saved base_url)."""
-    llm, slm = ScriptedServer(llm_reply), ScriptedServer(slm_reply)
-    try:
-        llm.start(LLM_PORT)
-        slm.start(SLM_PORT)
-    except OSError as error:
-        llm.stop()
-        pytest.skip(f"a port the fixture's runs used is taken here ({error})")
-    yield llm, slm
-    llm.stop()
-    slm.stop()
 
 
 @pytest.mark.parametrize("strategy", sorted(RUN_IDS))
@@ -109,7 +87,7 @@ def test_report_of_version_2_runs_gives_the_same_numbers(v2_store, tmp_path):
             )
 
 
-def test_resume_continues_a_version_2_run(v2_store, scripted_pair):
+def test_resume_continues_a_version_2_run(v2_store, v2_servers):
     samples = v2_store / "outputs" / "llm" / "samples.jsonl"
     lines = samples.read_text(encoding="utf-8").splitlines()
     samples.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
@@ -126,7 +104,7 @@ def test_resume_continues_a_version_2_run(v2_store, scripted_pair):
     assert run.data.metrics["accuracy"] == pytest.approx(0.8)
 
 
-def test_reproduce_a_version_2_run_gives_the_same_metrics(v2_store, scripted_pair, tmp_path):
+def test_reproduce_a_version_2_run_gives_the_same_metrics(v2_store, v2_servers, tmp_path):
     result = reproduce(str(v2_store / "outputs" / "router"), [], v2_store, output_dir=tmp_path / "again")
     assert not result.unexpected_differences, [c for c in result.unexpected_differences]
     reproduced = MlflowClient(f"sqlite:///{v2_store}/mlflow.db").get_run(result.run_id).data.metrics

@@ -16,37 +16,17 @@ from delegate.records import read_records
 from delegate.report import build_report
 from delegate.rescore import rescore
 from delegate.run_folder import SAMPLES_FILE
-from delegate.testing.scripted_server import Reply, ScriptedServer
+from delegate.testing.scripted_server import Reply
 from tests.support.cli import DELEGATE_EVAL, mlflow_runs, run_eval
-from tests.support.v2_fixture import LLM_PORT, RUN_IDS, SLM_PORT, copy_v2_store, llm_reply, slm_reply
+from tests.support.v2_fixture import RUN_IDS
 
 DELEGATE_SCORE = DELEGATE_EVAL.with_name("delegate-score")
 
 
-@pytest.fixture
-def v2_store(tmp_path) -> Path:
-    return copy_v2_store(tmp_path / "launch")
-
-
-@pytest.fixture
-def listening():
-    """Servers on the ports the fixture's runs were made against, to count any request a re-scoring would make."""
-    llm, slm = ScriptedServer(llm_reply), ScriptedServer(slm_reply)
-    try:
-        llm.start(LLM_PORT)
-        slm.start(SLM_PORT)
-    except OSError as error:
-        llm.stop()
-        pytest.skip(f"a port the fixture's runs used is taken here ({error})")
-    yield llm, slm
-    llm.stop()
-    slm.stop()
-
-
 @pytest.mark.parametrize("strategy", sorted(RUN_IDS))
-def test_rescored_with_its_own_scorer_a_run_keeps_every_metric(v2_store, listening, strategy, tmp_path):
+def test_rescored_with_its_own_scorer_a_run_keeps_every_metric(v2_store, v2_servers, strategy, tmp_path):
     result = rescore(str(v2_store / "outputs" / strategy), [], v2_store, output_dir=tmp_path / "rescored")
-    assert [len(server.requests) for server in listening] == [0, 0]
+    assert [len(server.requests) for server in v2_servers] == [0, 0]
     client = MlflowClient(f"sqlite:///{v2_store}/mlflow.db")
     original, again = client.get_run(RUN_IDS[strategy]), client.get_run(result.run_id)
     for name, value in original.data.metrics.items():

@@ -3,7 +3,6 @@
 DELEGATE_CONFIG_DIR, run by the real `delegate-eval` on a data file of the user's, then re-scored by delegate-score."""
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -11,8 +10,8 @@ from delegate.records import read_records
 from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply
 from tests.support.cli import DELEGATE_EVAL, mlflow_runs, run_eval
+from tests.support.plugins import plugin_env
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 ROWS = [
     {"question": "Which is a prime?", "options": "(A) 4 (B) 6 (C) 7 (D) 9", "answer": "C"},
     {"question": "Which is even?", "options": "(A) 3 (B) 8 (C) 5 (D) 7", "answer": "(B)"},
@@ -35,14 +34,7 @@ def test_a_new_answer_type_is_one_module_and_one_yaml_key(tmp_path, scripted_ser
     data_dir.mkdir(parents=True)
     (data_dir / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS), encoding="utf-8")
     scripted_server.set_responder(reply)
-    env = dict(
-        os.environ,
-        DELEGATE_PLUGINS="choice",
-        DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"),
-        HF_HUB_OFFLINE="1",
-        DELEGATE_DATA_DIR=str(tmp_path / "data"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
-    )
+    env = plugin_env("choice", DELEGATE_DATA_DIR=str(tmp_path / "data"))
     done = run_eval(
         tmp_path,
         "data=letters",

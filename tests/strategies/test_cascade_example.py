@@ -3,7 +3,6 @@ k times with seeded samples and escalates to the LLM when they disagree. Run by 
 scripted servers: each sample is its own seeded request, every sample's tokens are charged, and a second run
 replays the k samples of each problem from the cache, sample by sample."""
 
-import os
 from pathlib import Path
 
 from delegate.config.schema import DataConfig
@@ -12,8 +11,8 @@ from delegate.records import read_records
 from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import mlflow_runs, run_eval
+from tests.support.plugins import plugin_env
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 GOLD_BY_QUESTION = {
     p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
 }
@@ -32,13 +31,7 @@ def llm_reply(body: dict) -> Reply:
 
 
 def test_a_cascade_is_one_file_and_one_yaml(tmp_path):
-    env = dict(
-        os.environ,
-        DELEGATE_PLUGINS="cascade",
-        DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"),
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
-    )
+    env = plugin_env("cascade")
     with ScriptedServer(llm_reply) as llm, ScriptedServer(slm_reply) as slm:
         overrides = [
             "strategy=cascade",

@@ -16,8 +16,8 @@ from delegate.report import build_report
 from delegate.run_folder import SAMPLES_FILE
 from delegate.testing.scripted_server import Reply, ScriptedServer
 from tests.support.cli import mlflow_runs, run_eval
+from tests.support.plugins import plugin_env
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 GOLD_BY_QUESTION = {
     p.question: p.gold for p in load_problems(DataConfig(name="sample", builtin="sample.jsonl"), None, 0)
 }
@@ -55,13 +55,7 @@ def servers():
 
 def test_a_third_role_through_a_strategy_and_config_alone(tmp_path, servers):
     llm, slm, verifier = servers
-    env = dict(
-        os.environ,
-        DELEGATE_PLUGINS="verify",
-        DELEGATE_CONFIG_DIR=str(EXAMPLES / "conf"),
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")])),
-    )
+    env = plugin_env("verify")
     done = run_eval(
         tmp_path,
         "strategy=verify",

@@ -4,11 +4,14 @@ that made it (so a resume or a reproduction gets the same answers)."""
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from delegate.config.schema import DataConfig
 from delegate.data import load_problems
-from delegate.testing.scripted_server import Reply
+from delegate.testing.scripted_server import Reply, ScriptedServer
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_store"
 # Where the store was written: every absolute path in it starts here.
@@ -72,3 +75,25 @@ def slm_reply(body: dict) -> Reply:
     return Reply(
         content=f"So \\boxed{{{answer}}}.", prompt_tokens=50 + len(question) % 7, completion_tokens=9 + int(gold) % 4
     )
+
+
+@pytest.fixture
+def v2_store(tmp_path) -> Path:
+    """The fixture copied into `<tmp_path>/launch`, the folder its runs were launched from."""
+    return copy_v2_store(tmp_path / "launch")
+
+
+@pytest.fixture
+def v2_servers() -> Iterator[tuple[ScriptedServer, ScriptedServer]]:
+    """The LLM and SLM servers, answering as they did, on the ports the fixture's runs were made against (their
+    saved base_url); skipped when a port is taken."""
+    llm, slm = ScriptedServer(llm_reply), ScriptedServer(slm_reply)
+    try:
+        llm.start(LLM_PORT)
+        slm.start(SLM_PORT)
+    except OSError as error:
+        llm.stop()
+        pytest.skip(f"a port the fixture's runs used is taken here ({error})")
+    yield llm, slm
+    llm.stop()
+    slm.stop()
