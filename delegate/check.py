@@ -20,7 +20,7 @@ from delegate.config.roles import model_roles
 from delegate.errors import ConfigError, ModelCallError
 from delegate.models import build_model
 from delegate.models.backends.openai_compatible import OPENAI_BASE_URL
-from delegate.models.base import ChatRequest
+from delegate.models.base import ChatRequest, GenerateConfig
 from delegate.preflight import SettingCheck, run_setting_check, setting_checks, unwritable_folder
 from delegate.strategies import get_strategy
 from delegate.tracking.mlflow_run import default_artifact_location, redacted_uri, resolve_tracking_uri, sqlite_path
@@ -97,11 +97,9 @@ def check_packages() -> CheckResult:
 
 
 def _probe_config(model_cfg: DictConfig) -> DictConfig:
-    """The role's settings for a one-token call: same endpoint, key, timeout and model; one token, no retries."""
-    if model_cfg.backend == "openai":
-        # No retries: a check should report the first failure as it is, not after backing off.
-        return OmegaConf.merge(model_cfg, {"max_tokens": 1, "max_retries": 0})
-    return OmegaConf.merge(model_cfg, {"max_new_tokens": 1})
+    """The role's settings for the probe: same endpoint, key, timeout and model; no retries where a backend has
+    them (a check should report the first failure as it is, not after backing off)."""
+    return OmegaConf.merge(model_cfg, {"max_retries": 0}) if "max_retries" in model_cfg else model_cfg
 
 
 async def _one_token_call(model_cfg: DictConfig, role: str) -> tuple[float, int]:
@@ -109,7 +107,7 @@ async def _one_token_call(model_cfg: DictConfig, role: str) -> tuple[float, int]
     model = build_model(_probe_config(model_cfg), role)
     try:
         started_s = time.perf_counter()
-        response = await model.chat(ChatRequest(PROBE_MESSAGES))
+        response = await model.chat(ChatRequest(PROBE_MESSAGES, config=GenerateConfig(max_tokens=1)))
         return time.perf_counter() - started_s, response.completion_tokens
     finally:
         await model.aclose()
