@@ -158,7 +158,8 @@ def _endpoint_failure(name: str, model_cfg: DictConfig, role: str, error: ModelC
 
 
 def _model_result(model_cfg: DictConfig, role: str) -> CheckResult:
-    served = model_cfg.backend == "openai"
+    # A served model has an endpoint; an in-process one loads weights.
+    served = "base_url" in model_cfg
     name = f"{role} endpoint" if served else f"{role} model"
     try:
         seconds, tokens = asyncio.run(_one_token_call(model_cfg, role))
