@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from delegate.compose import register_schemas
+from delegate.compose import PLUGINS_ENV, register_schemas
 from delegate.config import CONFIG_DIR
 from delegate.config.roles import role_groups
 from delegate.config.search_path import is_group, option_files, primary_config
@@ -282,6 +282,13 @@ def missing_option_line(error: MissingConfigException) -> str:
     """'group=option is not an option' with the closest option and the valid ones (never the `*_schema` nodes)."""
     group, _, option = (error.missing_cfg_file or "").rpartition("/")
     options = [o for o in error.options or () if not o.endswith("_schema")]
+    if option.endswith("_schema"):
+        # The option's file exists, but what it extends is registered by a module that was not imported.
+        name = option.removesuffix("_schema")
+        return (
+            f"{group}={name}: its config extends {option}, which no registered {group} provides; if the {group} is "
+            f"your own, name the module that registers it in {PLUGINS_ENV} (and put it on PYTHONPATH)"
+        )
     if not group or not options:
         return _first_line(error)
     line = f"{group}={option} is not an option"

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from delegate.config.bounds import check_bounds, field_bounds
+from delegate.config.roles import model_roles
 from delegate.config.schema import Config
 from delegate.data import draw_sample, read_split
 from delegate.data.loader import skipped_warning, source_description
@@ -205,9 +206,23 @@ def check_data(cfg: DictConfig) -> str:
     return f"{data.name} from {source}: {len(drawn.problems)} problems ({which})" + (f"; {skipped}" if skipped else "")
 
 
+def check_roles(cfg: DictConfig) -> str:
+    """Every model role the strategy uses has a model in `cfg` (a strategy's own role has none until given one)."""
+    strategy = get_strategy(cfg.strategy.name)
+    missing = [role for role in strategy.roles if role not in model_roles(cfg)]
+    if missing:
+        raise ConfigError(
+            f"{missing[0]}: strategy={strategy.name} uses the role {missing[0]}, which has no model; give it one, "
+            f"e.g. +{missing[0]}=local (any model of the model/ folder)"
+        )
+    return ", ".join(f"{role}={cfg[role].name}" for role in strategy.roles)
+
+
 def role_checks(cfg: DictConfig, role: str) -> list[SettingCheck]:
     """The checks of one model role, as its backend names them (`Backend.setting_checks`): its settings, its device,
-    and its API key (served) or weights (in-process)."""
+    and its API key (served) or weights (in-process); none for a role with no model (`check_roles` says so)."""
+    if role not in model_roles(cfg):
+        return []
     checks = backend_class(cfg[role].backend, role).setting_checks(cfg, role)
     return [SettingCheck(f"{role} {name}", run, role) for name, run in checks.items()]
 
@@ -218,6 +233,7 @@ def setting_checks(cfg: DictConfig, launch_dir: Path, roles: tuple[str, ...]) ->
         SettingCheck("config", lambda: check_config(cfg)),
         SettingCheck("resume", lambda: check_resume(cfg, launch_dir)),
         SettingCheck("run limits", lambda: check_run_limits(cfg)),
+        SettingCheck("roles", lambda: check_roles(cfg)),
         *(check for role in roles for check in role_checks(cfg, role)),
         SettingCheck("tracking", lambda: check_tracking(cfg, launch_dir)),
         SettingCheck("cache", lambda: check_cache(cfg, launch_dir)),

@@ -62,7 +62,10 @@ class Registry(Generic[T]):
         """The entry named `name`; ConfigError naming the setting and the known names when there is none."""
         self.discover()
         if name not in self._entries:
-            raise ConfigError(f"{self.setting}={name} is unknown; use one of {self.names()}")
+            raise ConfigError(
+                f"{self.setting}={name} is unknown; use one of {self.names()} (one of your own: name the module that "
+                "registers it in DELEGATE_PLUGINS)"
+            )
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -134,6 +134,12 @@ def find_original_run(reference: str, cwd: Path, tracking_uri: str | None, downl
         raise ConfigError(
             f"{reference}: not a run folder of delegate-eval (no {RUN_INFO_FILE}); give outputs/<date>/<time>-<strategy>"
         )
+    if "/" in reference or reference.startswith((".", "~")):
+        # A path, not a run id (MLflow's are 32 hex digits): say what is missing.
+        raise ConfigError(
+            f"{reference}: no such folder; give a run folder of delegate-eval (outputs/<date>/<time>-<strategy>) "
+            "or an MLflow run id"
+        )
     tracking_uri = tracking_uri or resolve_tracking_uri(TrackingConfig(), cwd)
     client = _client(tracking_uri)
     try:

@@ -226,7 +226,10 @@ def scorers_of(cfg: DataConfig) -> tuple[str, ...]:
     for name in names:
         if name not in SCORERS:
             setting = f"data.scorer={name}" if name == cfg.scorer else f"data.scorers: {name}"
-            raise ConfigError(f"{setting} is unknown; use one of {SCORERS.names()}")
+            raise ConfigError(
+                f"{setting} is unknown; use one of {SCORERS.names()} (one of your own: name the module that "
+                "registers it in DELEGATE_PLUGINS)"
+            )
     return names
 
 

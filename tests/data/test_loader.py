@@ -368,10 +368,13 @@ def test_the_datasets_scorer_reads_the_gold_and_its_unusable_golds_are_skipped(t
 @pytest.mark.parametrize(
     ("fields", "line"),
     [
-        ({"scorer": "numerc"}, "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']"),
+        (
+            {"scorer": "numerc"},
+            "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic'] (one of your own: name the module that registers it in DELEGATE_PLUGINS)",
+        ),
         (
             {"scorers": ["exact", "symbolc"]},
-            "data.scorers: symbolc is unknown; use one of ['exact', 'numeric', 'symbolic']",
+            "data.scorers: symbolc is unknown; use one of ['exact', 'numeric', 'symbolic'] (one of your own: name the module that registers it in DELEGATE_PLUGINS)",
         ),
     ],
 )

@@ -139,7 +139,7 @@ CASES = {
     ),
     "data-scorer-unknown": (
         ["data.scorer=numerc"],
-        "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic']",
+        "data.scorer=numerc is unknown; use one of ['exact', 'numeric', 'symbolic'] (one of your own: name the module that registers it in DELEGATE_PLUGINS)",
     ),
 }
 

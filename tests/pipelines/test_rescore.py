@@ -110,6 +110,12 @@ def test_delegate_score_from_the_command_line_changes_verdicts_without_a_model(t
     assert again.data.metrics["accuracy"] == 0.0
     summary = json.loads(next(tmp_path.glob("outputs/rescore/*/*/summary.json")).read_text(encoding="utf-8"))
     assert summary["accuracy"] == 0.0 and summary["method"] == "llm (default)"
+    gone = subprocess_score(tmp_path, "outputs/no-such-folder")
+    assert gone.returncode == 2
+    assert gone.stderr.strip() == (
+        "error: outputs/no-such-folder: no such folder; give a run folder of delegate-eval "
+        "(outputs/<date>/<time>-<strategy>) or an MLflow run id"
+    )
     bad = subprocess_score(tmp_path, "no-such-run")
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: no-such-run: neither a run folder of delegate-eval nor a run id")

@@ -20,7 +20,10 @@ def test_the_three_scorers_are_registered_under_their_names():
 def test_an_unknown_scorer_is_one_line_naming_the_setting_and_the_choices():
     with pytest.raises(ConfigError) as caught:
         get_scorer("numerci")
-    assert str(caught.value) == "data.scorer=numerci is unknown; use one of ['exact', 'numeric', 'symbolic']"
+    assert (
+        str(caught.value)
+        == "data.scorer=numerci is unknown; use one of ['exact', 'numeric', 'symbolic'] (one of your own: name the module that registers it in DELEGATE_PLUGINS)"
+    )
 
 
 @pytest.mark.parametrize("name", ["numeric", "symbolic", "exact"])

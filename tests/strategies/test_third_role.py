@@ -108,3 +108,24 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path):
         "'no_such_module'); put the module on PYTHONPATH or fix it"
     ]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_role_the_strategy_uses_without_a_model_is_one_line(tmp_path):
+    done = run_eval(tmp_path, "strategy=verify", "experiment=local", env=plugin_env("verify"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: verifier: strategy=verify uses the role verifier, which has no model; give it one, e.g. "
+        "+verifier=local (any model of the model/ folder)"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_strategy_whose_module_was_not_loaded_names_delegate_plugins(tmp_path):
+    env = plugin_env("verify") | {"DELEGATE_PLUGINS": ""}
+    done = run_eval(tmp_path, "strategy=verify", "experiment=local", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: strategy=verify: its config extends verify_schema, which no registered strategy provides; if the "
+        "strategy is your own, name the module that registers it in DELEGATE_PLUGINS (and put it on PYTHONPATH)"
+    ]
+    assert not list(tmp_path.iterdir())
