@@ -50,7 +50,8 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
     failed call spent only part of its tokens) and whose calls in that role all reported usage: a problem with a
     call whose server sent no token counts is left out of that role's `avg_<role>_*_tokens` (NaN when none is
     left), and `n_<role>_usage_missing` / `n_usage_missing` count such calls. `cost_usd` sums the calls that
-    reported usage (a lower bound when `n_usage_missing` > 0).
+    reported usage (a lower bound when `n_usage_missing` > 0). `accuracy_<scorer>`: each scorer beyond the
+    primary (`data.scorers`), over the problems it judged.
     """
     n = len(records)
     if n == 0:
@@ -109,4 +110,8 @@ def summarize(records: list[SampleRecord]) -> dict[str, float]:
         "n_degraded": float(sum(r.degraded for r in records)),
         "n_usage_missing": float(n_usage_missing),
     }
+    # Each further scorer's accuracy (data.scorers), beside the primary's `accuracy`, over the problems it judged.
+    for name in dict.fromkeys(name for r in records for name in list(r.all_scores)[1:]):
+        judged = [r.all_scores[name].correct for r in records if name in r.all_scores]
+        metrics[f"accuracy_{name}"] = sum(judged) / len(judged)
     return metrics

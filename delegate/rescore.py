@@ -131,7 +131,7 @@ def rescore(
         OUTPUT_DIR_TAG: str(output_dir),
         "git_commit": git_commit(),
     }
-    run_name = f"{original_run.info.run_name}-rescored"
+    run_name = f"{original_run.info.run_name}-rescored-{'+'.join(scorers)}"
     with tracked_run(store, run_name, tags) as run:
         run.log_params(
             flatten(

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Nothing ran again: timings and cache figures are the original's, so every difference is the scorers'.
     print(comparison_table(result.comparisons, new="re-scored", varying=False))
-    print(f"{result.n_changed} of {result.n_problems} verdicts changed")
+    print(f"{result.n_changed} of {result.n_problems} verdicts of the primary scorer ({result.scorers[0]}) changed")
 
 
 if __name__ == "__main__":

@@ -286,3 +286,22 @@ def test_clean_accuracy_is_undefined_when_no_problem_is_clean():
     assert metrics["n_degraded"] == 1 and metrics["accuracy"] == 0.5
     for name in ("accuracy_clean", "accuracy_clean_ci_low", "accuracy_clean_ci_high"):
         assert math.isnan(metrics[name]), name
+
+
+def test_each_further_scorer_has_its_accuracy_beside_the_primary():
+    from delegate.scoring.base import Score
+
+    def judged(right: bool, exact_right: bool):
+        return make_record(
+            correct=right,
+            scores={"numeric": Score("1", "boxed", right), "exact": Score("1.0", "boxed", exact_right)},
+        )
+
+    metrics = summarize([judged(True, False), judged(True, True), judged(False, False), judged(True, False)])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["accuracy_exact"] == 0.25
+    assert "accuracy_numeric" not in metrics
+    # Records written before `scores` (numeric alone) add no further accuracy.
+    assert not any(
+        name.startswith("accuracy_") and "ci" not in name and "clean" not in name for name in summarize(RECORDS)
+    )

@@ -35,7 +35,7 @@ def test_rescored_with_its_own_scorer_a_run_keeps_every_metric(v2_store, v2_serv
     tags = again.data.tags
     assert tags["delegate.kind"] == "rescore" and tags["delegate.rescores"] == RUN_IDS[strategy]
     assert tags["strategy"] == strategy and tags["llm"] == original.data.tags["llm"]
-    assert again.info.run_name == f"{original.info.run_name}-rescored"
+    assert again.info.run_name == f"{original.info.run_name}-rescored-numeric"
     before = {r.id: r for r in read_records(v2_store / "outputs" / strategy / SAMPLES_FILE)}
     after = read_records(tmp_path / "rescored" / SAMPLES_FILE)
     assert [r.id for r in after] == sorted(before)
@@ -58,6 +58,8 @@ def test_a_second_scorer_is_kept_beside_the_first(v2_store, tmp_path):
     assert all(list(r.scores) == ["numeric", "exact", "symbolic"] for r in records)
     # Integers boxed: the three scorers agree.
     assert all(len({s.correct for s in r.scores.values()}) == 1 for r in records)
+    comparisons = {c.name: c for c in result.comparisons}
+    assert comparisons["accuracy_exact"].reproduced == comparisons["accuracy_symbolic"].reproduced == 0.8
 
 
 def test_the_report_leaves_a_rescoring_out_unless_named(v2_store, tmp_path):
@@ -103,7 +105,7 @@ def test_delegate_score_from_the_command_line_changes_verdicts_without_a_model(t
     rescored = subprocess_score(tmp_path, run.info.run_id, "data.scorer=exact")
     assert rescored.returncode == 0, rescored.stderr[-2000:]
     assert len(scripted_server.requests) == requests_before
-    assert "4 of 4 verdicts changed" in rescored.stdout
+    assert "4 of 4 verdicts of the primary scorer (exact) changed" in rescored.stdout
     assert "0 model requests" in rescored.stdout
     _, runs = mlflow_runs(tmp_path)
     again = next(r for r in runs if r.data.tags.get("delegate.rescores") == run.info.run_id)

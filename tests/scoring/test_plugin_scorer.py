@@ -58,7 +58,8 @@ def test_a_new_answer_type_is_one_module_and_one_yaml_key(tmp_path, scripted_ser
     # Judged again, exact text beside the letters ("(C)" reads as "c"): no verdict changes.
     score = rescore_cli(tmp_path, env, run.info.run_id, "data.scorers=[exact]")
     assert score.returncode == 0, score.stderr[-2000:]
-    assert "0 of 4 verdicts changed" in score.stdout
+    assert "0 of 4 verdicts of the primary scorer (choice) changed" in score.stdout
+    assert "accuracy_exact" in score.stdout
     # A scorer of numbers cannot read a letter: one line, nothing logged.
     wrong = rescore_cli(tmp_path, env, run.info.run_id, "data.scorer=numeric")
     assert wrong.returncode == 2
