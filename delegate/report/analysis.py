@@ -173,6 +173,13 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
             i for i, (ra, rb) in enumerate(zip(records_a, records_b)) if ra.usage_complete and rb.usage_complete
         ]
 
+        # A latency is this run's only when no call was replayed from the response cache (a replay takes no time).
+        timed = [
+            i
+            for i, (ra, rb) in enumerate(zip(records_a, records_b))
+            if not any(u.cache_hits for u in (*ra.usage.values(), *rb.usage.values()))
+        ]
+
         def change(value, indices=range(len(shared))) -> float | None:
             if not indices:
                 return None
@@ -195,7 +202,7 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
             "llm_tokens_change_pct": change(lambda r: r.usage["llm"].tokens if "llm" in r.usage else 0, reported),
             "total_tokens_change_pct": change(_total_tokens, reported),
             "cost_change_pct": change(lambda r: r.cost_usd, reported),
-            "latency_change_pct": change(lambda r: r.latency_s),
+            "latency_change_pct": change(lambda r: r.latency_s, timed),
             "note": "; ".join(
                 note
                 for note, applies in (
@@ -206,6 +213,10 @@ def pair_rows(runs: list[LoadedRun]) -> list[dict]:
                     (
                         f"tokens and cost over the {len(reported)} problems that ran to their end with every call's usage reported",
                         len(reported) < len(shared),
+                    ),
+                    (
+                        f"latency over the {len(timed)} problems with no call replayed from the cache",
+                        len(timed) < len(shared),
                     ),
                 )
                 if applies

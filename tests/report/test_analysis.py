@@ -192,6 +192,25 @@ def test_a_problem_without_token_counts_is_left_out_of_the_token_and_cost_change
     assert row["note"] == "tokens and cost over the 1 problems that ran to their end with every call's usage reported"
 
 
+def test_latency_changes_leave_out_problems_replayed_from_the_cache_and_say_so():
+    fresh = {"llm": RoleUsage(calls=1, prompt_tokens=10, completion_tokens=10)}
+    replayed = {"llm": RoleUsage(calls=1, prompt_tokens=10, completion_tokens=10, cache_hits=1)}
+    a = LoadedRun(
+        "a", "a", "1", "llm", "llm", [make_record(i, usage=fresh, latency_s=2.0) for i in range(2)], label="a"
+    )
+    b_records = [make_record(0, usage=fresh, latency_s=3.0), make_record(1, usage=replayed, latency_s=0.0)]
+    b = LoadedRun("b", "b", "1", "llm", "llm", b_records, label="b")
+    [row] = pair_rows([a, b])
+    # Problem 1's replay took no time: only problem 0 is timed (2.0 s -> 3.0 s).
+    assert row["latency_change_pct"] == pytest.approx(50.0)
+    assert row["note"] == "latency over the 1 problems with no call replayed from the cache"
+    every_call_replayed = LoadedRun(
+        "c", "c", "1", "llm", "llm", [make_record(i, usage=replayed) for i in range(2)], label="c"
+    )
+    [row] = pair_rows([a, every_call_replayed])
+    assert row["latency_change_pct"] is None
+
+
 # oracle and delegation
 
 
