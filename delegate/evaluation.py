@@ -79,8 +79,9 @@ class Evaluation:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        """Every role of the run: the strategy's first, in its order, then the others the config names."""
-        return (*self.strategy.roles, *(role for role in self.prices if role not in self.strategy.roles))
+        """Every role of the run, in config order (llm, slm, then any a strategy adds): records, metrics and tables
+        list them so, whatever the strategy."""
+        return tuple(self.prices)
 
     @property
     def method(self) -> str:

@@ -22,12 +22,24 @@ def number_cell(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def summary_roles(rows: list[dict]) -> list[str]:
+    """The model roles the rows' metrics name (`avg_<role>_tokens`, from `n_<role>_usage_missing`), in order."""
+    found: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key.startswith("n_") and key.endswith("_usage_missing") and key != "n_usage_missing":
+                found[key.removeprefix("n_").removesuffix("_usage_missing")] = None
+    return list(found)
+
+
 def summary_table(rows: list[dict]) -> str:
     """One row per run: `rows` hold a `method` label and the metrics of `delegate.metrics.summarize`.
 
     `accuracy_clean` is the accuracy over the problems no model failure shaped; `errors` and `degraded` count the
-    problems a failed call ended and those answered after one.
+    problems a failed call ended and those answered after one. One `avg_<role>_tokens` column per model role the
+    rows name (a run without that role spent none in it).
     """
+    roles = summary_roles(rows)
     table = pd.DataFrame(
         {
             "run": r.get("run_name", ""),
@@ -37,8 +49,7 @@ def summary_table(rows: list[dict]) -> str:
                 r["accuracy_clean"], r["accuracy_clean_ci_low"], r["accuracy_clean_ci_high"]
             ),
             "avg_latency_s": f"{r['avg_latency_s']:.2f}",
-            "avg_llm_tokens": number_cell(r["avg_llm_tokens"], 1),
-            "avg_slm_tokens": number_cell(r["avg_slm_tokens"], 1),
+            **{f"avg_{role}_tokens": number_cell(r.get(f"avg_{role}_tokens", 0.0), 1) for role in roles},
             "avg_tool_calls": f"{r['avg_tool_calls']:.2f}",
             "cost_usd": f"{r['cost_usd']:.4f}",
             "n": int(r["n_samples"]),

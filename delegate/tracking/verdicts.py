@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.entities import AssessmentSource, AssessmentSourceType, Expectation, Feedback
 
 from delegate.records import SampleRecord
-from delegate.tables import accuracy_cell
+from delegate.tables import accuracy_cell, summary_roles
 from delegate.tracking import sql_fastpath
 from delegate.tracking.mlflow_run import redacted_uri, sqlite_path
 
@@ -181,11 +181,7 @@ def problem_table(records: list[SampleRecord]) -> pd.DataFrame:
 def run_description(summary: dict[str, Any], dataset: str) -> str:
     """The run's summary row as the MLflow UI's description (Markdown): method, accuracy with its Wilson 95% CI and
     over the clean problems, tokens per problem per model, cost, latency, failed and degraded problems."""
-    roles = [
-        key.removeprefix("n_").removesuffix("_usage_missing")
-        for key in summary
-        if key.startswith("n_") and key.endswith("_usage_missing") and key != "n_usage_missing"
-    ]
+    roles = summary_roles([summary])
     tokens = " + ".join(f"{summary[f'avg_{role}_tokens']:.1f} {role.upper()}" for role in roles)
     n_clean = int(summary["n_samples"] - summary["n_errors"] - summary["n_degraded"])
     clean = accuracy_cell(
