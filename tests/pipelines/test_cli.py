@@ -3,6 +3,7 @@
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,16 @@ def test_a_run_stopped_by_its_budget_says_so_in_one_line(launch_dir, scripted_se
     if sweep:
         # The sweep goes on with its other jobs (none here), then says which did not finish.
         assert err.strip().splitlines()[-1].startswith("error: 1 of 1 sweep jobs did not finish")
+
+
+def test_help_imports_no_model_sdk():
+    # Discovering strategies and backends for --help must not pay for torch, transformers or the openai SDK.
+    code = (
+        "import contextlib, io, sys\n"
+        "from pipelines.evaluate import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'openai') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
