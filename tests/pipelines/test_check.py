@@ -62,6 +62,7 @@ def test_passes_against_the_scripted_server_with_one_token_calls(clean_env, caps
         "config",
         "resume",
         "run limits",
+        "roles",
         "llm settings",
         "llm device",
         "llm api key",
