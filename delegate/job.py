@@ -1,7 +1,6 @@
 """One evaluation job: problems → strategy → scorer → samples.jsonl, summary.json and an MLflow run."""
 
 import asyncio
-import json
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -11,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from delegate import strict_json
 from delegate.data import Split, load_split
 from delegate.errors import RunFailed
 from delegate.evaluation import Evaluation
@@ -200,7 +200,7 @@ def _run_locked(
         # Rows left out of the split because their gold is not a number: never scored, always counted.
         metrics = summarize(records) | {"n_skipped": float(evaluation.n_skipped)}
         summary = {"method": evaluation.method, "run_name": run_name, "run_id": run.run_id, **metrics}
-        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (output_dir / SUMMARY_FILE).write_text(strict_json.dumps(summary) + "\n", encoding="utf-8")
         run.log_metrics(metrics)
         run.log_artifact(output_dir / SUMMARY_FILE)
         log_run_verdicts(run, records, summary, cfg.data)

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
+from delegate import strict_json
 from delegate.config.schema import TrackingConfig
 from delegate.data.loader import scorers_of
 from delegate.errors import ConfigError
@@ -143,7 +144,7 @@ def rescore(
             json.loads(_original_summary(client, original.run_id) or "{}").get("method") or original_run.info.run_name
         )
         summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
-        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (output_dir / SUMMARY_FILE).write_text(strict_json.dumps(summary) + "\n", encoding="utf-8")
         run.log_metrics(metrics)
         for path in (output_dir / SAMPLES_FILE, output_dir / SUMMARY_FILE):
             run.log_artifact(path)

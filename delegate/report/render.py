@@ -1,10 +1,10 @@
 """The report as files: one Markdown document with every section, a CSV per table, and report.json."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from delegate import strict_json
 from delegate.report.analysis import Report
 from delegate.run_folder import COMPARISON_CSV, DELEGATION_CSV, ORACLE_CSV, PAIRS_CSV
 from delegate.tables import NOT_AVAILABLE, accuracy_cell
@@ -314,5 +314,5 @@ def write_json(report: Report, path: Path, extra: dict) -> Path:
         "oracle_notes": report.oracle_notes,
         "delegation": report.delegation,
     }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    path.write_text(strict_json.dumps(data) + "\n", encoding="utf-8")
     return path

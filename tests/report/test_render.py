@@ -108,3 +108,15 @@ def test_the_comparison_shows_the_clean_accuracy_and_the_degraded_problems(tmp_p
     assert down.endswith("| 0 | 2 |")
     data = strict_json(write_json(report, tmp_path / "report.json", {}).read_text(encoding="utf-8"))
     assert [(r["accuracy_clean"], r["degraded"]) for r in data["comparison"]] == [(0.5, 1), (None, 2)]
+
+
+def test_report_json_is_strict_json_even_where_a_number_is_undefined(tmp_path):
+    # A run whose calls reported no token counts has no token averages (NaN in the metrics): null in the file.
+    from delegate.records import RoleUsage
+
+    missing = {"llm": RoleUsage(calls=1, usage_missing_calls=1), "slm": RoleUsage()}
+    run = LoadedRun("a", "a", "1", "llm", "llm (m)", [make_record(0, usage=missing)], label="llm (m)")
+    path = write_json(analyse([run], []), tmp_path / "report.json", {"note": float("nan")})
+    data = strict_json(path.read_text(encoding="utf-8"))
+    assert data["note"] is None
+    assert data["comparison"][0]["avg_llm_prompt_tokens"] is None
