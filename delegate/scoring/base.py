@@ -55,13 +55,34 @@ class Scorer(Protocol):
         """`extract` the answer from `text`, then `matches` it against `gold`."""
 
 
+# A reasoning model's thinking, as open models write it in their reply (DeepSeek-R1, Qwen3, ...): a draft answer in it
+# is not the answer. Some chat templates put the opening tag in the prompt, so a reply may hold only the closing one.
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+def without_reasoning(text: str) -> str:
+    """`text` with its reasoning spans removed: every `<think>…</think>`, everything up to a `</think>` whose
+    `<think>` was in the prompt, and an unclosed `<think>…` to the end (a reply cut off while thinking has no
+    answer). The record keeps the raw reply; scorers and tool results read this. A reply without either tag comes
+    back unchanged."""
+    if _THINK_OPEN not in text and _THINK_CLOSE not in text:
+        return text
+    if _THINK_CLOSE in text and _THINK_OPEN not in text.split(_THINK_CLOSE, 1)[0]:
+        text = text.split(_THINK_CLOSE, 1)[1]
+    while _THINK_OPEN in text:
+        before, _, rest = text.partition(_THINK_OPEN)
+        text = before + (rest.split(_THINK_CLOSE, 1)[1] if _THINK_CLOSE in rest else "")
+    return text.strip()
+
+
 class ScorerBase:
     """The `score` every scorer shares: extract, then match."""
 
     name: str
 
     def score(self, text: str, gold: str) -> Score:
-        extraction = self.extract(text)
+        """The answer in `text` once its reasoning spans are set aside (`without_reasoning`), matched with `gold`."""
+        extraction = self.extract(without_reasoning(text))
         return Score(extracted=extraction.answer, rule=extraction.rule, correct=self.matches(extraction.answer, gold))
 
 

@@ -16,6 +16,7 @@ from delegate.models.hermes import MALFORMED_CALL_NAME, malformed_call_detail
 from delegate.models.metered import MeteredModel
 from delegate.records import Delegation, SampleRecord
 from delegate.scoring import Scorer, get_scorer
+from delegate.scoring.base import without_reasoning
 from delegate.strategies.observer import Observer
 from delegate.strategies.prompting import render_messages
 from delegate.strategies.registry import Attempt, register_strategy
@@ -153,6 +154,8 @@ class RouterAttempt:
         self.scorer = scorer
 
     def tool_result_text(self, slm_text: str) -> str:
+        # The SLM's thinking never reaches the LLM as its result: its draft answers are not the answer.
+        slm_text = without_reasoning(slm_text)
         if self.cfg.tool_result == ToolResult.full:
             return slm_text
         answer = self.scorer.extract(slm_text).answer

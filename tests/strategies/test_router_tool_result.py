@@ -52,3 +52,25 @@ def test_the_tool_result_is_read_by_the_problems_scorer(scripted_server, slm):
     assert tool_message["content"].startswith(r"Answer: \dfrac{14}{3}. (Last step: ")
     assert (record.extracted, record.correct) == (r"\frac{14}{3}", True)
     assert list(record.scores) == ["symbolic"]
+
+
+@pytest.mark.parametrize("tool_result", ["answer", "full"])
+def test_the_slms_thinking_never_reaches_the_llm_as_its_answer(scripted_server, slm, tool_result):
+    llm = scripted_server
+    call = {"id": "call_t", "name": TOOL, "arguments": json.dumps({"question": "6 times 8?"})}
+    llm.push(Reply(tool_calls=[call]), Reply(content="<think>The helper says 48.</think> \\boxed{48}"))
+    thinking = "<think>6 times 8 is \\boxed{42}? Let me check.</think>"
+    slm.push(Reply(content=f"{thinking} 6 times 8 is 48, so \\boxed{{48}}."))
+
+    record, _ = solve(
+        llm, slm, f"strategy.tool_result={tool_result}", problem=Problem(id=0, question="6x8?", gold="48")
+    )
+
+    [tool_message] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert "<think>" not in tool_message["content"] and "42" not in tool_message["content"]
+    if tool_result == "answer":
+        assert tool_message["content"].startswith("Answer: 48. (Last step: ")
+    # The record keeps what the SLM and the LLM wrote, thinking included; the score reads past it.
+    assert record.delegations[0].slm_output.startswith(thinking)
+    assert record.response.startswith("<think>")
+    assert (record.extracted, record.correct) == ("48", True)
