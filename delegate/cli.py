@@ -392,8 +392,9 @@ def job_configs(overrides: list[str], sweep: bool) -> list[DictConfig]:
     for override in [*parser.parse_overrides(params), *parsed]:
         key = override.get_key_element()
         if override.is_sweep_override():
-            lines = (f"{key}={text}" for text in override.sweep_string_iterator())
-            choices[key] = list(zip(lines, override.sweep_iterator()))
+            lines = [f"{key}={text}" for text in override.sweep_string_iterator()]
+            # Each value as Hydra reads it on its own (a quoted string is its text, not a QuotedString).
+            choices[key] = [(line, parser.parse_override(line).value()) for line in lines]
         else:
             choices[key] = [(override.input_line, override.value())]
     composed = [k for k in choices if _is_group(k) or k.startswith(("+", "~", "hydra."))]

@@ -223,3 +223,14 @@ def test_help_imports_no_model_sdk():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_a_sweep_over_quoted_values_reads_them_as_hydra_does():
+    from delegate.cli import job_configs
+
+    configs = job_configs(
+        ["strategy=llm", "llm=openai-compatible", "llm.base_url='http://127.0.0.1:1/v1','http://127.0.0.1:2/v1'"],
+        sweep=True,
+    )
+    assert [cfg.llm.base_url for cfg in configs] == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+    assert all(isinstance(cfg.llm.base_url, str) for cfg in configs)
