@@ -21,7 +21,7 @@ from delegate.compose import PLUGINS_ENV, register_schemas
 from delegate.config import CONFIG_DIR
 from delegate.config.roles import role_groups
 from delegate.config.search_path import is_group, option_files, primary_config
-from delegate.redaction import install_log_redaction
+from delegate.redaction import install_log_redaction, redact
 
 # INFO lines that come once per model request (the HTTP clients; httpx2/httpcore2 are the names newer openai SDKs
 # log under) or once per store (MLflow creating and migrating its SQLite tables): noise on the terminal and in
@@ -331,8 +331,9 @@ def config_error_line(error: BaseException) -> str | None:
     if isinstance(error, MissingConfigException):
         return missing_option_line(error)
     if isinstance(error, OverrideParseException):
+        # The override may hold a credential (a URL's userinfo or `?api-key=`): the line goes through redaction.
         return (
-            f"could not read the override '{error.override}': {_first_line(error.message)} "
+            f"could not read the override '{redact(error.override or '')}': {redact(_first_line(error.message))} "
             "(quote values with spaces, commas or brackets: 'key=\"a, b\"')"
         )
     if isinstance(error, ConfigCompositionException):

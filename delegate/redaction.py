@@ -58,6 +58,11 @@ _KEY_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # A URL's authority up to its userinfo's `@`; the userinfo stops at what can't be in one (or at a quote or bracket,
 # so that two quoted strings side by side are not read as one URL).
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#@\"'<>`\\\[\]{}]+)@")
+# A query parameter of a URL (`?api-key=...`, `&sig=...`, as Azure and signed URLs carry credentials); its value ends
+# where a URL's would, or at a quote or bracket.
+_URL_QUERY_PARAM = re.compile(r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-]+)=)(?P<value>[^&#;\s\"'<>`\\\[\]{}]+)")
+# Query parameter names that carry a credential though no secret word ends them (a signed URL's signature).
+_SECRET_QUERY_NAMES = {"sig", "signature", "x-amz-signature", "x-goog-signature", "code"}
 # `key=value` in a log line (Hydra logs each job's overrides); the value ends at whitespace or a comma.
 _ASSIGNMENT = re.compile(r"(?<![\w.])(?P<key>[+~]{0,2}[A-Za-z_][\w.]*)=(?P<value>[^\s,]+)")
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
@@ -74,13 +79,23 @@ def register_secret(value: str | None) -> None:
             _registered.add(value)
 
 
+def _secret_query_param(name: str) -> bool:
+    return is_secret_key(name) or name.lower() in _SECRET_QUERY_NAMES
+
+
 def register_url_credentials(text: str | None) -> None:
     """Register the credentials of every URL in `text`: the password (`scheme://user:password@host`), or the user
-    name when there is no password (`https://KEY@host`), as written and percent-decoded."""
+    name when there is no password (`https://KEY@host`), and the value of each secret-named query parameter
+    (`?api-key=KEY`, `&sig=...`), as written and percent-decoded."""
     for match in _URL_USERINFO.finditer(text or ""):
         user, _, password = match["userinfo"].partition(":")
         register_secret(password or user)
         register_secret(unquote(password or user))
+    if "://" in (text or ""):
+        for match in _URL_QUERY_PARAM.finditer(text):
+            if _secret_query_param(match["name"]):
+                register_secret(match["value"])
+                register_secret(unquote(match["value"]))
 
 
 def register_config_secrets(tree: Any) -> None:
@@ -108,10 +123,13 @@ def known_secrets() -> frozenset[str]:
 
 
 def redact(text: str) -> str:
-    """`text` with URL userinfo replaced by `***` and every known secret (plain, URL-encoded, base64) by MARKER."""
+    """`text` with URL userinfo and the values of secret-named query parameters replaced by `***`, and every known
+    secret (plain, URL-encoded, base64) by MARKER."""
     if not text:
         return text
     text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    if "://" in text:
+        text = _URL_QUERY_PARAM.sub(lambda m: f"{m['lead']}***" if _secret_query_param(m["name"]) else m[0], text)
     pattern = _secrets_pattern(known_secrets())
     return pattern.sub(MARKER, text) if pattern is not None else text
 

@@ -15,6 +15,7 @@ from delegate.config import CONFIG_DIR
 from delegate.errors import ConfigError, RunFailed, RunStopped
 from delegate.job import run_job
 from delegate.preflight import check_settings
+from delegate.redaction import redact
 from delegate.reproduce import saved_config_arguments
 from delegate.sweep import SweepSummary
 
@@ -93,13 +94,15 @@ def evaluate(cfg: DictConfig) -> float | None:
 
 def continue_command(hydra_cfg: DictConfig, cfg: DictConfig, resume_with: dict[str, str] | None = None) -> str:
     """The command that resumes this job: its own overrides (as typed, a sweep's too), those in `resume_with`
-    ({key: value}) put in their place, then resume=<its run folder>."""
+    ({key: value}) put in their place, then resume=<its run folder>; redacted (`delegate.redaction.redact`)."""
     resume_with = resume_with or {}
     kept = [o for o in hydra_cfg.overrides.task if o.partition("=")[0] not in {"resume", *resume_with}]
     folder = cfg.resume or hydra_cfg.runtime.output_dir
     # As it was invoked (.venv/bin/delegate-eval is not on every PATH), so that the line can be pasted.
     program = sys.argv[0] if Path(sys.argv[0]).name == "delegate-eval" else "delegate-eval"
-    return shlex.join([program, *kept, *(f"{k}={v}" for k, v in resume_with.items()), f"resume={folder}"])
+    # Through the one redaction step: an override may carry a credential (a URL's userinfo, `?api-key=`), which the
+    # user then puts back by hand rather than see it printed.
+    return redact(shlex.join([program, *kept, *(f"{k}={v}" for k, v in resume_with.items()), f"resume={folder}"]))
 
 
 def main(argv: list[str] | None = None) -> None:

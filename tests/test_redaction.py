@@ -360,3 +360,17 @@ def test_a_stream_without_secrets_passes_whole_words_on_at_once():
     assert received == ["The ", "answer ", "is "]
     sink.flush()
     assert received[-1] == "42."
+
+
+def test_a_credential_in_a_urls_query_string_is_recognised():
+    from delegate.redaction import redact, register_url_credentials
+
+    url = "https://example.openai.azure.com/openai/v1?api-version=2024-10-21&api-key=query-key-0123456789"
+    assert redact(url) == "https://example.openai.azure.com/openai/v1?api-version=2024-10-21&api-key=***"
+    assert redact("https://store.example/blob?sv=2024&sig=c2lnbmF0dXJlMDEyMzQ1&se=1") == (
+        "https://store.example/blob?sv=2024&sig=***&se=1"
+    )
+    # Query parameters that are no credential stay as they are.
+    assert redact("http://127.0.0.1:8000/v1?model=m&max_tokens=5") == "http://127.0.0.1:8000/v1?model=m&max_tokens=5"
+    register_url_credentials(url)
+    assert redact("a server echoed query-key-0123456789 back") == "a server echoed [REDACTED] back"

@@ -90,3 +90,29 @@ def test_a_canary_key_appears_nowhere(tmp_path, key_in):
     assert any(r["error"] and "Bearer [REDACTED]" in r["error"] for r in records)
     assert any(r["degraded"] and "Bearer [REDACTED]" in r["failures"][0] for r in records)
     assert any("Bearer [REDACTED]" in r["response"] for r in records)
+
+
+def test_a_key_in_a_base_urls_query_string_never_leaves(tmp_path, scripted_server):
+    # Azure-style: the key rides in the URL (`?api-key=...`), not in a header. The run, its params, its `.hydra/`
+    # files and their MLflow copies, and what it printed must not hold it.
+    scripted_server.set_responder(lambda body: Reply(content="So the answer is \\boxed{48}."))
+    base_url = f"{scripted_server.base_url}?api-version=2024-10-21&api-key={CANARY}"
+    # Unquoted, Hydra cannot read the override: the error line names it without the key.
+    unread = run_eval(tmp_path, "strategy=llm", f"llm.base_url={base_url}", env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert unread.returncode == 2 and "api-key=***" in unread.stderr
+    assert not carries(unread.stdout + unread.stderr, CANARY)
+    done = run_eval(
+        tmp_path,
+        "experiment=local",
+        "strategy=llm",
+        "llm=openai-compatible",
+        f"llm.base_url='{base_url}'",
+        "samples=2",
+        "llm.max_retries=0",
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    leaks = [str(path) for path, text in launch_dir_texts(tmp_path).items() if carries(text, CANARY)]
+    assert not leaks
+    assert not carries(done.stdout + done.stderr, CANARY)
+    saved = (next(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))).read_text(encoding="utf-8")
+    assert "api-version=2024-10-21&api-key=" in saved
