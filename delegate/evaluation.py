@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from delegate.config.roles import model_roles
+from delegate.config.roles import check_role_models, model_roles
 from delegate.data import Split, load_split
 from delegate.data.problem import Problem
 from delegate.errors import ConfigError
@@ -57,13 +57,8 @@ class Evaluation:
         problems `split` (default: the configured sample, read now). Raises ConfigError for a setting that names no
         strategy, backend or data."""
         strategy = get_strategy(cfg.strategy.name)
+        check_role_models(cfg, strategy.name, strategy.roles)
         roles = model_roles(cfg)
-        missing = [role for role in strategy.roles if role not in roles]
-        if missing:
-            raise ConfigError(
-                f"strategy={strategy.name} uses the role {missing[0]}, which the config gives no model; "
-                f"add one, e.g. +model@{missing[0]}=local"
-            )
         split = split if split is not None else load_split(OmegaConf.to_object(cfg.data), cfg.samples, cfg.seed)
         return cls(
             strategy=strategy,
@@ -107,9 +102,9 @@ class Evaluation:
                 await self.strategy.solve(problem, metered, self.strategy_config, observer, attempt)
             except ConfigError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any model/server failure is recorded against this problem
                 if raise_failure:
-                    raise  # noqa: BLE001 - any model/server failure is recorded against this problem
+                    raise
                 # The attempt keeps what happened before the failure: transcript, delegations, tokens.
                 error = describe_failure(exc)
             degraded = bool(attempt.failures) and error is None

@@ -31,6 +31,7 @@ from delegate.tracking.mlflow_run import (
     KIND_TAG,
     ROLES_TAG,
     Store,
+    TrackedRun,
     connect_store,
     flatten,
     git_commit,
@@ -57,6 +58,34 @@ def default_run_name(cfg: DictConfig, strategy: Strategy) -> str:
     """e.g. slm-smollm2-135m-n3-s123: strategy, the models it uses, sample count and seed."""
     models = "+".join(cfg[role].name for role in strategy.roles)
     return f"{strategy.name}-{models}-n{cfg.samples if cfg.samples is not None else 'all'}-s{cfg.seed}"
+
+
+def run_params(cfg: DictConfig) -> dict[str, str]:
+    """The run's MLflow params: the resolved config, flattened (`llm.model`), without `resume`."""
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return flatten({key: value for key, value in resolved.items() if key != "resume"})
+
+
+def log_results(
+    run: TrackedRun,
+    output_dir: Path,
+    records: list[SampleRecord],
+    metrics: dict[str, float],
+    method: str,
+    run_name: str,
+    data_cfg: Any,
+) -> dict[str, Any]:
+    """The end of a run that has its records: summary.json written and logged with the metrics, the per-problem
+    table, description and dataset input (`log_run_verdicts`), and the summary table and the UI's address printed.
+    Returns the summary ({method, run_name, run_id, **metrics})."""
+    summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
+    (output_dir / SUMMARY_FILE).write_text(strict_json.dumps(summary) + "\n", encoding="utf-8")
+    run.log_metrics(metrics)
+    run.log_artifact(output_dir / SUMMARY_FILE)
+    log_run_verdicts(run, records, summary, data_cfg)
+    print(summary_table([summary]))
+    print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
+    return summary
 
 
 def open_cache(cfg: DictConfig, launch_dir: Path) -> ResponseCache | None:
@@ -162,15 +191,7 @@ def _run_locked(
     )
     with tracked_run(store, run_name, tags, run_id=previous.run_id if previous else None) as run:
         if previous is None:
-            run.log_params(
-                flatten(
-                    {
-                        k: v
-                        for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items()
-                        if k != "resume"
-                    }
-                )
-            )
+            run.log_params(run_params(cfg))
             write_run_info(output_dir, run.run_id)
         else:
             # The reasons an earlier session stopped are not this one's.
@@ -199,13 +220,7 @@ def _run_locked(
         records.sort(key=lambda r: r.id)
         # Rows left out of the split because their gold is not a number: never scored, always counted.
         metrics = summarize(records) | {"n_skipped": float(evaluation.n_skipped)}
-        summary = {"method": evaluation.method, "run_name": run_name, "run_id": run.run_id, **metrics}
-        (output_dir / SUMMARY_FILE).write_text(strict_json.dumps(summary) + "\n", encoding="utf-8")
-        run.log_metrics(metrics)
-        run.log_artifact(output_dir / SUMMARY_FILE)
-        log_run_verdicts(run, records, summary, cfg.data)
-        print(summary_table([summary]))
-        print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
+        summary = log_results(run, output_dir, records, metrics, evaluation.method, run_name, cfg.data)
         stopped = watcher.stopped
         if stopped is not None:
             # Why the run stopped, where the MLflow UI shows it; the job's last line says it too, with the command

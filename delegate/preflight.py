@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from delegate.config.bounds import check_bounds, field_bounds
-from delegate.config.roles import model_roles
+from delegate.config.roles import check_role_models, model_roles
 from delegate.config.schema import Config
 from delegate.data import draw_sample, read_split
 from delegate.data.loader import skipped_warning, source_description
@@ -209,12 +209,7 @@ def check_data(cfg: DictConfig) -> str:
 def check_roles(cfg: DictConfig) -> str:
     """Every model role the strategy uses has a model in `cfg` (a strategy's own role has none until given one)."""
     strategy = get_strategy(cfg.strategy.name)
-    missing = [role for role in strategy.roles if role not in model_roles(cfg)]
-    if missing:
-        raise ConfigError(
-            f"{missing[0]}: strategy={strategy.name} uses the role {missing[0]}, which has no model; give it one, "
-            f"e.g. +{missing[0]}=local (any model of the model/ folder)"
-        )
+    check_role_models(cfg, strategy.name, strategy.roles)
     return ", ".join(f"{role}={cfg[role].name}" for role in strategy.roles)
 
 

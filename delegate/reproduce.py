@@ -261,10 +261,11 @@ def verdict(comparisons: list[MetricComparison]) -> str:
     return f"{len(differing)} of {len(comparisons)} metrics differ, {len(unexpected)} not expected to: {', '.join(unexpected)}"
 
 
-def default_output_dir(cwd: Path, strategy_name: str) -> Path:
-    """outputs/reproduce/<date>/<time with microseconds>-<strategy>, beside delegate-eval's outputs/<date>/..."""
+def default_output_dir(cwd: Path, strategy_name: str, kind: str = "reproduce") -> Path:
+    """outputs/<kind>/<date>/<time with microseconds>-<strategy> (kind: reproduce, rescore), beside delegate-eval's
+    outputs/<date>/..."""
     now = datetime.now()
-    return cwd / "outputs" / "reproduce" / now.strftime("%Y-%m-%d") / f"{now.strftime('%H-%M-%S-%f')}-{strategy_name}"
+    return cwd / "outputs" / kind / now.strftime("%Y-%m-%d") / f"{now.strftime('%H-%M-%S-%f')}-{strategy_name}"
 
 
 def reproduce(

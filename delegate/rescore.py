@@ -5,29 +5,33 @@ tagged `delegate.rescores=<run id>` and `delegate.kind=rescore`, so a scorer fix
 Everything but the verdicts (responses, tokens, latency, cost, errors) is the original's, record for record.
 """
 
-import json
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
-from delegate import strict_json
 from delegate.config.schema import TrackingConfig
 from delegate.data.loader import scorers_of
 from delegate.errors import ConfigError
+from delegate.job import log_results, run_params
 from delegate.metrics import summarize
 from delegate.records import SampleRecord, SampleWriter, judged, read_records
-from delegate.reproduce import MetricComparison, compare_metrics, find_original_run, rebuild_config, save_hydra_files
+from delegate.report.runs import run_method_label
+from delegate.reproduce import (
+    MetricComparison,
+    compare_metrics,
+    default_output_dir,
+    find_original_run,
+    rebuild_config,
+    save_hydra_files,
+)
 from delegate.resume import OUTPUT_DIR_TAG, write_run_info
-from delegate.run_folder import HYDRA_DIR, SAMPLES_FILE, SUMMARY_FILE
-from delegate.scoring.base import Score, get_scorer
-from delegate.tables import summary_table
-from delegate.tracking.mlflow_run import ERROR_TAG, KIND_TAG, connect_store, flatten, git_commit, tracked_run
-from delegate.tracking.verdicts import log_run_verdicts, ui_hint
+from delegate.run_folder import HYDRA_DIR, SAMPLES_FILE
+from delegate.scoring.base import get_scorer, score_with
+from delegate.tracking.mlflow_run import ERROR_TAG, KIND_TAG, connect_store, git_commit, tracked_run
 
 RESCORES_TAG = "delegate.rescores"
 # The scorers of a re-scoring, primary first, comma-separated.
@@ -58,32 +62,19 @@ class Rescoring:
     n_problems: int
 
 
-def default_output_dir(cwd: Path, strategy_name: str) -> Path:
-    """outputs/rescore/<date>/<time with microseconds>-<strategy>, beside delegate-eval's outputs/<date>/..."""
-    now = datetime.now()
-    return cwd / "outputs" / "rescore" / now.strftime("%Y-%m-%d") / f"{now.strftime('%H-%M-%S-%f')}-{strategy_name}"
-
-
 def rescored(record: SampleRecord, scorers: tuple[str, ...]) -> SampleRecord:
     """`record` judged by `scorers` (names, the primary first), each comparing against the gold as it reads it.
 
     Raises ConfigError naming the setting when the primary scorer cannot read the record's gold (a scorer of numbers
     on a symbolic answer): such a problem could never be judged fairly.
     """
-    scores: dict[str, Score] = {}
-    for index, name in enumerate(scorers):
-        scorer = get_scorer(name)
-        gold = scorer.read_gold(record.gold)
-        if gold is None:
-            if index == 0:
-                raise ConfigError(
-                    f"data.scorer={name}: the gold answer of problem {record.id} ({record.gold!r}) is "
-                    f"{scorer.unusable_gold}; re-score with a scorer that reads it"
-                )
-            scores[name] = Score(extracted=None, rule="unusable_gold", correct=False)
-            continue
-        scores[name] = scorer.score(record.response, gold)
-    return judged(record, scores)
+    primary = get_scorer(scorers[0])
+    if primary.read_gold(record.gold) is None:
+        raise ConfigError(
+            f"data.scorer={scorers[0]}: the gold answer of problem {record.id} ({record.gold!r}) is "
+            f"{primary.unusable_gold}; re-score with a scorer that reads it"
+        )
+    return judged(record, score_with(scorers, record.response, record.gold))
 
 
 def rescore(
@@ -111,7 +102,7 @@ def rescore(
     new_records = [rescored(record, scorers) for record in sorted(records, key=lambda r: r.id)]
     before = {r.id: r.correct for r in records}
 
-    output_dir = (output_dir or default_output_dir(cwd, cfg.strategy.name)).resolve()
+    output_dir = (output_dir or default_output_dir(cwd, cfg.strategy.name, "rescore")).resolve()
     save_hydra_files(cfg, hydra_cfg, output_dir, original.launch_dir)
     writer = SampleWriter(output_dir / SAMPLES_FILE)
     for record in new_records:
@@ -134,24 +125,12 @@ def rescore(
     }
     run_name = f"{original_run.info.run_name}-rescored-{'+'.join(scorers)}"
     with tracked_run(store, run_name, tags) as run:
-        run.log_params(
-            flatten(
-                {k: v for k, v in OmegaConf.to_container(cfg, resolve=True, enum_to_str=True).items() if k != "resume"}
-            )
-        )
+        run.log_params(run_params(cfg))
         write_run_info(output_dir, run.run_id)
-        method = (
-            json.loads(_original_summary(client, original.run_id) or "{}").get("method") or original_run.info.run_name
-        )
-        summary = {"method": method, "run_name": run_name, "run_id": run.run_id, **metrics}
-        (output_dir / SUMMARY_FILE).write_text(strict_json.dumps(summary) + "\n", encoding="utf-8")
-        run.log_metrics(metrics)
-        for path in (output_dir / SAMPLES_FILE, output_dir / SUMMARY_FILE):
-            run.log_artifact(path)
+        run.log_artifact(output_dir / SAMPLES_FILE)
         run.log_artifact(output_dir / HYDRA_DIR, HYDRA_DIR)
-        log_run_verdicts(run, new_records, summary, cfg.data)
-        print(summary_table([summary]))
-        print(ui_hint(run.tracking_uri, run.experiment_id, run.run_id))
+        method = run_method_label(original_run.data.tags, records)
+        log_results(run, output_dir, new_records, metrics, method, run_name, cfg.data)
     return Rescoring(
         original_run_id=original.run_id,
         run_id=run.run_id,
@@ -161,12 +140,3 @@ def rescore(
         n_changed=sum(before[r.id] != r.correct for r in new_records),
         n_problems=len(new_records),
     )
-
-
-def _original_summary(client: MlflowClient, run_id: str) -> str | None:
-    """The original run's summary.json as text, None if it has none."""
-    with tempfile.TemporaryDirectory(prefix="delegate-rescore-") as download_dir:
-        try:
-            return Path(client.download_artifacts(run_id, SUMMARY_FILE, download_dir)).read_text(encoding="utf-8")
-        except (MlflowException, OSError):
-            return None

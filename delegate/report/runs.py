@@ -162,6 +162,12 @@ def method_label(
     return records_method_label(strategy, roles, model_names)
 
 
+def run_method_label(tags: dict[str, str], records: list[SampleRecord]) -> str:
+    """`method_label` of a run, from its MLflow tags (`strategy`, `<role>=<model>`, `delegate.roles`) and records."""
+    models = {role: tags[role] for role in (*LEGACY_ROLES, *record_roles(records)) if role in tags}
+    return method_label(tags["strategy"], models, records, tags.get(ROLES_TAG))
+
+
 def _strategy_rank(strategy: str) -> int:
     return STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
 
@@ -188,11 +194,10 @@ def load_runs(client, selection: Selection) -> list[LoadedRun]:
             if not records:
                 selection.skipped.append(f"run {run_name} ({run_id}): {SAMPLES_FILE} holds no problems")
                 continue
-            tags = run.data.tags
-            strategy = tags["strategy"]
-            models = {role: tags[role] for role in (*LEGACY_ROLES, *record_roles(records)) if role in tags}
-            label = method_label(strategy, models, records, tags.get(ROLES_TAG))
-            loaded.append(LoadedRun(run_id, run_name, run.info.experiment_id, strategy, label, records))
+            label = run_method_label(run.data.tags, records)
+            loaded.append(
+                LoadedRun(run_id, run_name, run.info.experiment_id, run.data.tags["strategy"], label, records)
+            )
     if not loaded:
         raise ConfigError(f"no run with records to compare ({'; '.join(selection.skipped)})")
     loaded.sort(key=lambda r: (_strategy_rank(r.strategy), r.method, r.run_name))

@@ -107,6 +107,16 @@ def get_scorer(name: str) -> Scorer:
     return SCORERS.get(name)()
 
 
+# The rule of a verdict whose scorer could not read the gold: no answer can match it.
+UNUSABLE_GOLD = "unusable_gold"
+
+
 def score_with(names: tuple[str, ...], text: str, gold: str) -> dict[str, Score]:
-    """Each named scorer's verdict on `text`, in the order given (the primary scorer first)."""
-    return {name: get_scorer(name).score(text, gold) for name in names}
+    """Each named scorer's verdict on `text`, in the order given (the primary scorer first), each against the gold
+    as it reads it (`read_gold`); a scorer that cannot read it judges no answer right (rule `unusable_gold`)."""
+    verdicts = {}
+    for name in names:
+        scorer = get_scorer(name)
+        read = scorer.read_gold(gold)
+        verdicts[name] = Score(None, UNUSABLE_GOLD, False) if read is None else scorer.score(text, read)
+    return verdicts
